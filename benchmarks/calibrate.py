@@ -4,7 +4,7 @@ For each generation, one number — the fraction of the measured matmul ceiling 
 training kernels reach end to end — is chosen to minimise the median |log(predicted/published)|
 over the steady-state throughput cases (MFU, TFLOP/s, tokens/s, step time; no failures) of
 ``src/gpuplan/validation/train_cases.yaml`` run on that generation. Nothing is fitted per case.
-Writes ``src/gpuplan/calibration.yaml``. Run: ``.venv/bin/python benchmarks/calibrate.py``.
+Writes ``src/gpuplan/demand/calibration.yaml``. Run: ``.venv/bin/python benchmarks/calibrate.py``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import yaml
 from gpuplan.catalog import load_catalog
 from gpuplan.validation import validate
 
-OUT = Path(__file__).resolve().parent.parent / "src" / "gpuplan" / "calibration.yaml"
+OUT = Path(__file__).resolve().parent.parent / "src" / "gpuplan" / "demand" / "calibration.yaml"
 #: Published cases only; our own H100 device measurements stay held out as a check.
 CASES = Path(__file__).resolve().parent.parent / "src" / "gpuplan" / "validation" / "train_cases.yaml"
 GENERATIONS = {

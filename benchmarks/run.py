@@ -51,7 +51,7 @@ def main() -> None:
                  *cold(["fit", "deepseek-v3", "--gpu", "h200", "--mode", "train", "--json"], 3),
                  ""))
     from gpuplan.catalog import load_catalog
-    from gpuplan.fit import fit
+    from gpuplan.demand.fitting import fit
 
     cat = load_catalog()
     t_inf = warm(lambda: fit("llama-3.1-70b", "h100-sxm", catalog=cat))
@@ -66,7 +66,7 @@ def main() -> None:
     print(f"{'warm: fit llama-3.1-70b --all-gpus':62s} {t_all:9.4f}")
 
     # Training search (issue 3): the full search for Llama 3.1 405B on 16,384 H100s.
-    from gpuplan.train import train
+    from gpuplan.demand.training import train
 
     res = {}
 
@@ -88,7 +88,7 @@ def main() -> None:
     print(f"{'cold: gpuplan train llama-3.1-405b ... --json':62s} {t_cold_train[0]:9.3f}")
 
     # Serving (issue 4): the full SLO search for Llama 3.1 70B on H100, every weight format.
-    from gpuplan.serve import serve
+    from gpuplan.demand.serving import serve
 
     sres = {}
 
@@ -129,8 +129,8 @@ def main() -> None:
     print(f"{'warm: tco 16,384 h100-sxm (cluster + money)':62s} {t_tco:9.4f}")
 
     # The whole pipeline (issue 7): the enterprise example, both hardware options.
-    from gpuplan.pipeline import plan
-    from gpuplan.scenario import load_scenario
+    from gpuplan.pipeline.planner import plan
+    from gpuplan.pipeline.scenario import load_scenario
 
     sc = load_scenario(ROOT / "examples" / "enterprise-70b.yaml")
     t_plan = warm(lambda: plan(sc, catalog=cat, base_dir=ROOT / "examples"), 3)
@@ -184,9 +184,9 @@ def layout_evaluations_per_s(cat) -> float:
     """Memory model + step-time model on a synthetic grid of 10^6 layouts of Llama 3.1 405B."""
     import numpy as np
 
-    from gpuplan.arch import arch_from_config
-    from gpuplan.memory import training_memory
-    from gpuplan.train import hardware_for, step_time
+    from gpuplan.demand.arch import arch_from_config
+    from gpuplan.demand.memory import training_memory
+    from gpuplan.demand.training import hardware_for, step_time
 
     m = cat.models["llama-3.1-405b"]
     arch = arch_from_config(m.config, m.id)

@@ -10,7 +10,7 @@ def cat():
 
 @pytest.fixture(scope="session")
 def arch_of(cat):
-    from gpuplan.arch import arch_from_config
+    from gpuplan.demand.arch import arch_from_config
 
     def get(model_id):
         m = cat.models[model_id]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import yaml
 
-from gpuplan.arch import (
+from gpuplan.demand.arch import (
     arch_from_config,
     forward_flops_per_token,
     kv_cache_bytes,
@@ -66,7 +66,7 @@ def test_published_params_file(arch_of, cat, rec):
 
 
 def test_every_catalog_model_parses(cat):
-    from gpuplan.arch import Arch
+    from gpuplan.demand.arch import Arch
 
     assert len(cat.models) >= 25
     for m in cat.models.values():

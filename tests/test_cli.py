@@ -5,7 +5,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from gpuplan.cli import app
+from gpuplan.cli.app import app
 
 runner = CliRunner()
 
@@ -26,7 +26,7 @@ def test_fit_json_contract():
     assert d["per_gpu_bytes"]["total"] == sum(v for k, v in d["per_gpu_bytes"].items()
                                               if k != "total")
     # JSON round-trips through the typed result
-    from gpuplan.fit import FitResult
+    from gpuplan.demand.fitting import FitResult
 
     assert FitResult.model_validate(d).model_dump() == d
 
@@ -76,7 +76,7 @@ def test_config_missing_field(tmp_path):
 
 
 def test_console_script_main(capsys):
-    from gpuplan.cli import main
+    from gpuplan.cli.app import main
 
     with pytest.raises(SystemExit) as e:
         main(["fit", "nope-model", "--gpu", "h100-sxm"])
@@ -89,6 +89,8 @@ def test_python_api_mirrors_the_cli():
     for name in ("fit", "train", "serve", "plan_recsys", "build_cluster", "tco", "budget", "plan",
                  "load_scenario", "validate", "load_catalog"):
         assert callable(getattr(gpuplan, name)), name
+    import gpuplan.demand.fitting  # importing the module must not hide the function
+
     r = gpuplan.fit("llama-3.1-8b", "h100-sxm")
     assert r.model_dump()["params"] == r.params
     with pytest.raises(AttributeError):

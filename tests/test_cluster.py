@@ -10,10 +10,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gpuplan.cluster import (ClusterResult, build_cluster, cluster_fabric_plan, fat_tree,
-                             smallest_divisor_at_least, split_ports, validate_cluster_cases)
+from gpuplan.cluster import (
+    ClusterResult,
+    build_cluster,
+    cluster_fabric_plan,
+    fat_tree,
+    smallest_divisor_at_least,
+    split_ports,
+)
 from gpuplan.cluster.fabric import leaves_per_scalable_unit
 from gpuplan.errors import UserError
+from gpuplan.validation.cluster import validate_cluster_cases
 
 # NVIDIA DGX SuperPOD RA (DGX H100) RA-11333-001 V11 (2023-09-22), Network Fabrics,
 # Table 4 "Compute fabric component count":
@@ -277,8 +284,8 @@ def test_worked_example_1024_h100(cat):
 
 
 def test_storage_from_checkpoint_model(cat):
-    from gpuplan.arch import arch_from_config
-    from gpuplan.train import checkpoint_bytes
+    from gpuplan.demand.arch import arch_from_config
+    from gpuplan.demand.training import checkpoint_bytes
 
     m = cat.models["llama-3.1-405b"]
     ck = checkpoint_bytes(arch_from_config(m.config, m.id))

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from gpuplan.pipeline import plan
-from gpuplan.scenario import load_scenario
+from gpuplan.pipeline.planner import plan
+from gpuplan.pipeline.scenario import load_scenario
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SCENARIOS = sorted(p.name for p in EXAMPLES.glob("*.yaml"))

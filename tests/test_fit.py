@@ -2,8 +2,8 @@
 
 import pytest
 
+from gpuplan.demand.fitting import fit
 from gpuplan.errors import UserError
-from gpuplan.fit import fit
 
 # TensorRT-LLM 0.17 performance overview (NVIDIA/TensorRT-LLM docs/source/performance/
 # perf-overview.md, v0.17 table; ../shared/validation/published_measurements.yaml

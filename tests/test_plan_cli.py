@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from gpuplan.cli import app
+from gpuplan.cli.app import app
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 runner = CliRunner()
@@ -75,7 +75,7 @@ def test_scenarios_store_commands(small_scenario, tmp_path):
 
 def test_fuzz_sample_has_no_tracebacks():
     """A bounded sample of `make fuzz` (the full run is 10,000 inputs)."""
-    from gpuplan.fuzz import invocations
+    from gpuplan.cli.fuzz import invocations
 
     with tempfile.TemporaryDirectory() as tmp:
         for args in invocations(150, seed=11, tmp=Path(tmp)):

@@ -1,4 +1,4 @@
-"""Recommender planner (gpuplan.recsys): published sizes, invariants, bad input, validation."""
+"""Recommender planner (gpuplan.demand.recsys): published sizes, invariants, bad input, validation."""
 
 from pathlib import Path
 
@@ -8,8 +8,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gpuplan.errors import UserError
-from gpuplan.recsys import (
+from gpuplan.demand.recsys import (
     RecsysSpec,
     dense_flops_per_sample,
     dense_params,
@@ -24,16 +23,17 @@ from gpuplan.recsys import (
     placement_segments,
     plan_recsys,
     recsys_arrays,
+    recsys_hardware,
     serve_gpus,
     serve_p99_latency_s,
     sharding_strategy,
     tier_split,
     train_step_time,
-    recsys_hardware,
     unique_rows,
     validate_recsys_cases,
     zipf_cdf,
 )
+from gpuplan.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
 DLRM = ROOT / "examples" / "recsys" / "dlrm-dcnv2.yaml"
@@ -453,7 +453,7 @@ def test_recsys_cli():
 
     from typer.testing import CliRunner
 
-    from gpuplan.cli import app
+    from gpuplan.cli.app import app
 
     r = CliRunner().invoke(app, ["recsys", "examples/recsys/dlrm-dcnv2.yaml", "--gpu", "h100-sxm",
                                  "--gpus", "8", "--qps", "100000", "--p99-ms", "60", "--json"])

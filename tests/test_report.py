@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from gpuplan.errors import UserError
-from gpuplan.pipeline import plan
+from gpuplan.pipeline.planner import plan
+from gpuplan.pipeline.scenario import parse_scenario
 from gpuplan.report import charts
 from gpuplan.report.export import slug, write_csv, write_xlsx
 from gpuplan.report.html import render_html_report, write_html_report
-from gpuplan.scenario import parse_scenario
 
 # The enterprise example (examples/enterprise-70b.yaml) at a rental price where owning the H100
 # option breaks even, with few Monte Carlo samples to keep the suite fast.

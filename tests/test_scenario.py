@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from gpuplan.errors import UserError
-from gpuplan.scenario import demand, json_schema, load_scenario, parse_scenario
+from gpuplan.pipeline.scenario import demand, json_schema, load_scenario, parse_scenario
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

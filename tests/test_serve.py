@@ -9,15 +9,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from gpuplan.cli import app
-from gpuplan.errors import UserError
-from gpuplan.serve import (
+from gpuplan.cli.app import app
+from gpuplan.demand.serving import (
     decode_step_s,
     expected_experts_touched,
     p99_wait_s,
     serve,
     speculative_speedup,
 )
+from gpuplan.errors import UserError
 
 
 def test_experts_touched():
@@ -43,8 +43,8 @@ def test_speculative_decoding_expected_tokens():
 
 def test_decode_is_bandwidth_bound_at_batch_one(cat, arch_of):
     # Pope et al. 2023: at batch 1 a decode step streams every weight once.
-    from gpuplan.memory import weight_bytes
-    from gpuplan.train import hardware_for
+    from gpuplan.demand.memory import weight_bytes
+    from gpuplan.demand.training import hardware_for
 
     a = arch_of("llama-3.1-70b")
     hw = hardware_for(cat, cat.accelerators["h100-sxm"], "bf16")
@@ -58,7 +58,7 @@ def test_decode_is_bandwidth_bound_at_batch_one(cat, arch_of):
 
 
 def test_moe_reads_active_experts_only_at_small_batch(cat, arch_of):
-    from gpuplan.train import hardware_for
+    from gpuplan.demand.training import hardware_for
 
     a = arch_of("mixtral-8x7b")
     hw = hardware_for(cat, cat.accelerators["h100-sxm"], "bf16")
@@ -131,7 +131,7 @@ def test_serve_cli_contract():
                                  "ttft_s", "tpot_s"}
     for k in ("replicas", "gpus", "output_tokens_per_s_per_gpu"):
         assert k in d
-    from gpuplan.serve import ServeResult
+    from gpuplan.demand.serving import ServeResult
 
     assert ServeResult.model_validate(d).model_dump() == d
     human = CliRunner().invoke(app, ["serve", "mixtral-8x7b", "--gpu", "h100-sxm",

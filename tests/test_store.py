@@ -93,7 +93,7 @@ def test_concurrent_saves_keep_every_revision(tmp_path):
             for j in range(n_saves):
                 s.save("busy", f"thread: {i}\nsave: {j}\n", author=f"t{i}")
                 s.save(f"own-{i}", f"save: {j}\n")
-        except BaseException as e:  # noqa: BLE001 - reported below
+        except BaseException as e:
             errors.append(e)
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(n_threads)]

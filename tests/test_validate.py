@@ -7,8 +7,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from gpuplan.cli import app
-from gpuplan.fit import fit
+from gpuplan.cli.app import app
+from gpuplan.demand.fitting import fit
 from gpuplan.validation import validate
 
 VALIDATION = Path(__file__).resolve().parent.parent / "src" / "gpuplan" / "validation"
@@ -49,7 +49,7 @@ def test_megatron_table1_rows(report):
 
 
 def test_calibration_is_global_per_generation():
-    cal = yaml.safe_load((VALIDATION.parent / "calibration.yaml").read_text())
+    cal = yaml.safe_load((VALIDATION.parent / "demand" / "calibration.yaml").read_text())
     gens = cal["generations"]
     assert {"ampere", "hopper"} <= set(gens)
     for g in gens.values():

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from gpuplan.cli import app
-from gpuplan.fuzz import invocations
+from gpuplan.cli.app import app
+from gpuplan.cli.fuzz import invocations
 
 
 def main() -> int:

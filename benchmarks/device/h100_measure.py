@@ -154,7 +154,7 @@ def part_facts(dev):
         f["nvidia_smi_q"] = sh(["nvidia-smi", "-q"])[:60000]
         f["nvidia_smi_L"] = sh(["nvidia-smi", "-L"]).strip()
     try:
-        import triton  # noqa: F401
+        import triton
         f["triton"] = triton.__version__
     except Exception:
         f["triton"] = None
@@ -911,7 +911,7 @@ def main():
     RESULTS.setdefault("meta", {})
     RESULTS["meta"].update({
         "script": "benchmarks/device/h100_measure.py",
-        "started_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(),
+        "started_utc": _dt.datetime.now(_dt.UTC).isoformat(),
         "argv": sys.argv, "device": str(dev), "smoke": ARGS.smoke,
         "hostname": platform.node(),
         "script_sha256": _script_sha256(),
@@ -946,7 +946,7 @@ def main():
         RESULTS["part_wall_s"][p] = time.time() - t0
         log(f"=== part {p} done in {time.time() - t0:.1f} s")
         save()
-    RESULTS["meta"]["finished_utc"] = _dt.datetime.now(_dt.timezone.utc).isoformat()
+    RESULTS["meta"]["finished_utc"] = _dt.datetime.now(_dt.UTC).isoformat()
     save()
     log("wrote", ARGS.out)
 

@@ -23,16 +23,16 @@ import importlib
 __version__ = "0.1.0"
 
 _LAZY = {
-    "fit": "gpuplan.fit",
-    "train": "gpuplan.train",
-    "serve": "gpuplan.serve",
-    "plan_recsys": "gpuplan.recsys",
+    "fit": "gpuplan.demand.fitting",
+    "train": "gpuplan.demand.training",
+    "serve": "gpuplan.demand.serving",
+    "plan_recsys": "gpuplan.demand.recsys",
     "build_cluster": "gpuplan.cluster",
     "tco": "gpuplan.money",
-    "budget": "gpuplan.money",
+    "budget": "gpuplan.pipeline.buying",
     "risk": "gpuplan.money",
-    "plan": "gpuplan.pipeline",
-    "load_scenario": "gpuplan.scenario",
+    "plan": "gpuplan.pipeline.planner",
+    "load_scenario": "gpuplan.pipeline.scenario",
     "validate": "gpuplan.validation",
     "load_catalog": "gpuplan.catalog",
     "UserError": "gpuplan.errors",

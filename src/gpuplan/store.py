@@ -28,8 +28,21 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (Column, DateTime, ForeignKey, Integer, MetaData, String, Table, Text,
-                        UniqueConstraint, create_engine, event, func, select)
+from sqlalchemy import (
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    func,
+    select,
+)
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -118,19 +131,19 @@ def default_url() -> str:
 
 
 def _now() -> _dt.datetime:
-    return _dt.datetime.now(_dt.timezone.utc)
+    return _dt.datetime.now(_dt.UTC)
 
 
 def _iso(t: _dt.datetime) -> str:
     if t.tzinfo is None:  # SQLite hands back naive datetimes; they were stored in UTC
-        t = t.replace(tzinfo=_dt.timezone.utc)
+        t = t.replace(tzinfo=_dt.UTC)
     return t.isoformat(timespec="microseconds")
 
 
 def _default_author() -> str:
     try:
         return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no user name in this environment
+    except Exception:
         return "unknown"
 
 
@@ -166,7 +179,7 @@ class Store:
             kw["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False}
         try:
             self.engine: Engine = create_engine(self.url, **kw)
-        except Exception as e:  # noqa: BLE001 - a malformed URL or a missing driver
+        except Exception as e:
             raise UserError(f"cannot open the store {self._safe_url()!r}: {e}") from None
         if self.is_sqlite:
             self._sqlite_setup()

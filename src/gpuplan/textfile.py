@@ -22,7 +22,7 @@ class NoAliasSafeLoader(yaml.SafeLoader):  # the pure-Python loader: its compose
     (scenarios) have no need for them.
     """
 
-    def compose_node(self, parent, index):  # noqa: D102 - PyYAML hook
+    def compose_node(self, parent, index):
         if self.check_event(yaml.events.AliasEvent):
             event = self.peek_event()
             raise yaml.composer.ComposerError(
@@ -52,7 +52,7 @@ def read_user_text(path: str | Path, *, max_bytes: int, what: str) -> tuple[Path
 def parse_yaml(text: str, path: str | Path, loader=SafeLoader) -> Any:
     """Parse YAML with a safe loader; a syntax error names the file and line."""
     try:
-        return yaml.load(text, Loader=loader)  # noqa: S506 - only safe loaders are passed
+        return yaml.load(text, Loader=loader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""

@@ -187,7 +187,7 @@ class Catalog:
                 return m.id, m.config, m
         p = Path(name)
         if p.is_dir() or p.name.endswith(".json") or p.exists():
-            from gpuplan.arch import load_config_file
+            from gpuplan.catalog.hf_config import load_config_file
 
             return p.name if p.is_file() and p.name != "config.json" else str(p), \
                 load_config_file(p), None
@@ -234,7 +234,7 @@ def _top_level_keys(path: Path) -> set[str]:
 
 
 def _validate_section(sec: str, entries: dict[str, Any], origin: dict[tuple[str, str], str],
-                      cat: "Catalog") -> dict[str, Any]:
+                      cat: Catalog) -> dict[str, Any]:
     from pydantic import ValidationError
 
     from gpuplan.catalog import schema

@@ -127,7 +127,7 @@ class Accelerator(_Strict):
     notes: str = ""
 
     @model_validator(mode="after")
-    def _needs_bf16_or_fp16(self) -> "Accelerator":
+    def _needs_bf16_or_fp16(self) -> Accelerator:
         if not ({"bf16", "fp16"} & set(self.peak_flops_per_s)):
             raise ValueError("peak_flops_per_s needs at least a bf16 or fp16 entry")
         return self

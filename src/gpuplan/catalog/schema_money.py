@@ -175,7 +175,7 @@ class CostModel(_Strict):
         return [s.lower() for s in v]
 
     @model_validator(mode="after")
-    def _one_value(self) -> "CostModel":
+    def _one_value(self) -> CostModel:
         set_ = [f for f in _COST_VALUE_FIELDS if getattr(self, f) is not None]
         if self.included_in is not None:
             if set_:

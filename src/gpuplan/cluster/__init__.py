@@ -15,28 +15,33 @@ Layers (pure functions first):
 * :mod:`~gpuplan.cluster.power`   IT / facility power, energy
 * :mod:`~gpuplan.cluster.racks`   nodes per rack, cooling choice, support racks, floor area
 * :mod:`~gpuplan.cluster.builder` ``build_cluster`` (catalog look-ups, input checks)
-* :mod:`~gpuplan.cluster.validate` ``validate_cluster_cases`` (published RA tables)
-* :mod:`~gpuplan.cluster.report`  ``cluster_report`` (rich tables for the CLI)
+
+Published checks live in :mod:`gpuplan.validation.cluster`, terminal tables in
+:mod:`gpuplan.report.cluster_tables`.
 """
 
 from __future__ import annotations
 
 from gpuplan.cluster.builder import DEFAULT_FABRIC, MAX_GPUS, build_cluster, cluster_fabric_plan
-from gpuplan.cluster.fabric import (FabricPlan, fat_tree, leaves_per_scalable_unit, oob_network,
-                                    smallest_divisor_at_least, split_ports)
-from gpuplan.cluster.result import (BomLine, ClusterResult, FabricOut, NetworkOut, PowerOut,
-                                    StorageOut)
-from gpuplan.cluster.validate import load_cluster_cases, validate_cluster_cases
+from gpuplan.cluster.fabric import (
+                                    FabricPlan,
+                                    fat_tree,
+                                    leaves_per_scalable_unit,
+                                    oob_network,
+                                    smallest_divisor_at_least,
+                                    split_ports,
+)
+from gpuplan.cluster.result import (
+                                    BomLine,
+                                    ClusterResult,
+                                    FabricOut,
+                                    NetworkOut,
+                                    PowerOut,
+                                    StorageOut,
+)
 
-__all__ = ["build_cluster", "cluster_fabric_plan", "validate_cluster_cases",
-           "load_cluster_cases", "fat_tree", "split_ports", "smallest_divisor_at_least",
+__all__ = ["build_cluster", "cluster_fabric_plan",
+           "fat_tree", "split_ports", "smallest_divisor_at_least",
            "leaves_per_scalable_unit", "oob_network", "FabricPlan", "ClusterResult", "BomLine",
-           "FabricOut", "NetworkOut", "PowerOut", "StorageOut", "DEFAULT_FABRIC", "MAX_GPUS",
-           "cluster_report"]
+           "FabricOut", "NetworkOut", "PowerOut", "StorageOut", "DEFAULT_FABRIC", "MAX_GPUS"]
 
-
-def cluster_report(res, console=None) -> None:
-    """Print a :class:`ClusterResult` as rich tables (see :mod:`gpuplan.cluster.report`)."""
-    from gpuplan.cluster.report import cluster_report as _report
-
-    _report(res, console=console)

@@ -15,10 +15,21 @@ from typing import Any
 from gpuplan.cluster import fabric as fab
 from gpuplan.cluster.nodes import management_servers, nodes_for_gpus
 from gpuplan.cluster.power import energy_wh_per_year, facility_power_w, node_power_w
-from gpuplan.cluster.racks import (choose_cooling, floor_area_m2, nodes_per_rack, racks_for,
-                                   support_racks)
-from gpuplan.cluster.result import (BomLine, ClusterResult, FabricOut, NetworkOut, PowerOut,
-                                    StorageOut)
+from gpuplan.cluster.racks import (
+    choose_cooling,
+    floor_area_m2,
+    nodes_per_rack,
+    racks_for,
+    support_racks,
+)
+from gpuplan.cluster.result import (
+    BomLine,
+    ClusterResult,
+    FabricOut,
+    NetworkOut,
+    PowerOut,
+    StorageOut,
+)
 from gpuplan.cluster.storage import storage_bandwidth, storage_capacity_bytes, storage_units
 from gpuplan.errors import UserError
 
@@ -284,8 +295,8 @@ def build_cluster(gpu: str, gpus: int, *, system: str | None = None,
         raise UserError("give checkpoint_model or checkpoint_bytes, not both")
     ckpt = 0.0
     if checkpoint_model is not None:
-        from gpuplan.arch import arch_from_config
-        from gpuplan.train import checkpoint_bytes as _ckpt
+        from gpuplan.demand.arch import arch_from_config
+        from gpuplan.demand.training import checkpoint_bytes as _ckpt
 
         name, cfg, _ = cat.model(checkpoint_model)
         ckpt = float(_ckpt(arch_from_config(cfg, name)))

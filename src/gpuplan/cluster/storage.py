@@ -23,7 +23,7 @@ def storage_capacity_bytes(dataset_bytes, checkpoint_bytes, kept_checkpoints, re
     dataset_bytes : array_like
         Training data (tokens × bytes per token, or the corpus size) [bytes].
     checkpoint_bytes : array_like
-        One checkpoint: weights + optimizer state (``gpuplan.train.checkpoint_bytes``) [bytes].
+        One checkpoint: weights + optimizer state (``gpuplan.demand.training.checkpoint_bytes``) [bytes].
     kept_checkpoints : array_like
         Checkpoints kept at once [1].
     replication : array_like

@@ -11,8 +11,8 @@ import time
 def bench_risk(n_samples: int = 100_000, repeats: int = 3, loan: bool = True) -> dict:
     """Time :func:`gpuplan.money.risk.risk` on a 1,024 x H100 TCO [s]; best of ``repeats``."""
     from gpuplan.money.finance import LoanTerms
+    from gpuplan.money.owning import tco
     from gpuplan.money.risk import risk
-    from gpuplan.money.tco import tco
 
     base = tco("h100-sxm", 1024, loan=LoanTerms() if loan else None)
     best = float("inf")

@@ -13,8 +13,14 @@ from __future__ import annotations
 import math
 
 from gpuplan.catalog import Catalog
-from gpuplan.cluster.result import (BomLine, ClusterResult, FabricOut, NetworkOut, PowerOut,
-                                    StorageOut)
+from gpuplan.cluster.result import (
+    BomLine,
+    ClusterResult,
+    FabricOut,
+    NetworkOut,
+    PowerOut,
+    StorageOut,
+)
 from gpuplan.errors import UserError
 from gpuplan.money._catalog import cost
 

@@ -266,7 +266,7 @@ class LoanTerms(BaseModel):
     payments_per_year: Literal[1, 2, 4, 12] = 12
 
     @model_validator(mode="after")
-    def _whole_periods(self) -> "LoanTerms":
+    def _whole_periods(self) -> LoanTerms:
         for name in ("term_years", "extension_years"):
             n = getattr(self, name) * self.payments_per_year
             if abs(n - round(n)) > 1e-9:

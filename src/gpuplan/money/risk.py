@@ -2,7 +2,7 @@
 
 Each uncertain input gets a distribution (user-set, or the defaults below, which are
 judgements anchored on the ranges in the catalog facts). ``n_samples`` draws run through the
-same vectorised cash-flow model as ``gpuplan tco`` (:func:`gpuplan.money.tco.simulate`) in one
+same vectorised cash-flow model as ``gpuplan tco`` (:func:`gpuplan.money.owning.simulate`) in one
 pass of array arithmetic; a fixed ``seed`` makes the run reproducible. The tornado moves one
 input at a time to its 10th and 90th percentile with the others at the baseline.
 
@@ -35,7 +35,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gpuplan.errors import UserError
-from gpuplan.money.tco import TcoInputs, TcoResult, simulate
+from gpuplan.money.owning import TcoInputs, TcoResult, simulate
 
 SCALES = {"gpu_price": "multiplier", "cloud_price": "multiplier", "energy_price": "multiplier",
           "cloud_price_change_per_year": "absolute", "utilisation": "absolute",
@@ -68,7 +68,7 @@ class Dist(BaseModel):
     value: float | None = None
 
     @model_validator(mode="after")
-    def _params(self) -> "Dist":
+    def _params(self) -> Dist:
         need = {"fixed": ("value",), "uniform": ("low", "high"),
                 "triangular": ("low", "mode", "high"), "normal": ("mean", "sd"),
                 "lognormal": ("mean", "sd")}[self.kind]
@@ -150,7 +150,7 @@ def risk(inputs: TcoInputs | TcoResult, n_samples: int = 100_000, seed: int = 0,
     Parameters
     ----------
     inputs : TcoInputs or TcoResult
-        The baseline (``gpuplan.money.tco(...)`` or its ``inputs``).
+        The baseline (``gpuplan.money.owning(...)`` or its ``inputs``).
     n_samples : int
         Draws [count].
     seed : int
@@ -167,7 +167,7 @@ def risk(inputs: TcoInputs | TcoResult, n_samples: int = 100_000, seed: int = 0,
     """
     inp = inputs.inputs if isinstance(inputs, TcoResult) else inputs
     if not isinstance(inp, TcoInputs):
-        raise UserError("risk needs the inputs of a TCO (gpuplan.money.tco(...))")
+        raise UserError("risk needs the inputs of a TCO (gpuplan.money.owning(...))")
     if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or \
             not 1 <= n_samples <= MAX_SAMPLES:
         raise UserError(f"n_samples must be a whole number from 1 to {MAX_SAMPLES:,}")

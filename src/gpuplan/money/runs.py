@@ -2,7 +2,7 @@
 
 ``gpuplan train`` and ``gpuplan serve`` price their GPU-hours with two rates per accelerator:
 ``rent`` (the catalog's default rental price, dated) and ``own`` (the levelised cost of an owned
-GPU-hour from :func:`gpuplan.money.tco.tco` for a reference cluster at full allocation).
+GPU-hour from :func:`gpuplan.money.owning.tco` for a reference cluster at full allocation).
 
 References
 ----------
@@ -59,11 +59,11 @@ def default_own_usd_per_gpu_hour(gpu: str, catalog: Catalog | None = None,
                                  region: str = "us") -> float | None:
     """Levelised cost of an owned, fully used GPU-hour of ``gpu`` [USD per GPU-hour], or None.
 
-    :func:`gpuplan.money.tco.tco` for ``REFERENCE_CLUSTER_GPUS`` accelerators in ``region``
+    :func:`gpuplan.money.owning.tco` for ``REFERENCE_CLUSTER_GPUS`` accelerators in ``region``
     (facility built, catalog defaults, cash purchase) at utilisation 1. None when owning cannot
     be priced (no purchase price or system, or the purchase is refused in the region).
     """
-    from gpuplan.money.tco import tco
+    from gpuplan.money.owning import tco
 
     cat = get_catalog(catalog)
     key = (id(cat), gpu.lower(), region)
@@ -101,7 +101,7 @@ def run_cost_usd(gpu_hours: float, gpu: str, catalog: Catalog | None = None, *,
 def serve_cost(serve_result, catalog: Catalog | None = None, *,
                own_usd_per_gpu_hour: float | None = None,
                rent_usd_per_gpu_hour: float | None = None) -> dict[str, float | None]:
-    """Cost of a :class:`~gpuplan.serve.ServeResult` fleet: per hour and per million tokens.
+    """Cost of a :class:`~gpuplan.demand.serving.ServeResult` fleet: per hour and per million tokens.
 
     Returns ``own_usd_per_hour``, ``rent_usd_per_hour`` [USD/h for all ``gpus``] and
     ``own_usd_per_million_output_tokens``, ``rent_usd_per_million_output_tokens`` at the

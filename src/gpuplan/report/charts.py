@@ -1,6 +1,6 @@
 """Plotly figures of a plan, as plain dicts (``{"data": [...], "layout": {...}}``).
 
-Every function takes a :class:`~gpuplan.pipeline.PlanResult` or its ``model_dump()`` and only
+Every function takes a :class:`~gpuplan.pipeline.planner.PlanResult` or its ``model_dump()`` and only
 arranges or sums numbers the pipeline already computed: no formula of the model lives here.
 The dicts are JSON-serialisable and are drawn by plotly.js (``Plotly.newPlot(div, data,
 layout)``) in the HTML report and the web app; plotly's Python package is not needed to build
@@ -8,7 +8,7 @@ them.
 
 Conversions at this edge: money axes are in million USD, power in kW (the keys say so).
 
-Fields of the plan result read here (the contract with :mod:`gpuplan.pipeline`):
+Fields of the plan result read here (the contract with :mod:`gpuplan.pipeline.planner`):
 
 - ``options[].label``, ``.gpus``, ``.npv_usd``, ``.breakeven_months``, ``.probability_own_wins``,
   ``.facility_power_w``, ``.cost_usd_per_gpu_hour{own,rent}``

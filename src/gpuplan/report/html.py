@@ -236,7 +236,7 @@ def render_html_report(result: Any, *, scenario_text: str | None = None,
     d = as_dict(result)
     from gpuplan import __version__
 
-    when = generated_at or _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = generated_at or _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     figs = all_figures(d)
     if plotly_js_src is None:
         from plotly.offline import get_plotlyjs

@@ -1,9 +1,9 @@
-"""One summary row per catalog model (counts come from :mod:`gpuplan.arch`)."""
+"""One summary row per catalog model (counts come from :mod:`gpuplan.demand.arch`)."""
 
 from __future__ import annotations
 
-from gpuplan.arch import arch_from_config, kv_cache_bytes_per_token, param_counts
-from gpuplan.memory import DTYPE_BYTES
+from gpuplan.demand.arch import arch_from_config, kv_cache_bytes_per_token, param_counts
+from gpuplan.demand.memory import DTYPE_BYTES
 
 
 def model_rows(cat) -> list[dict]:

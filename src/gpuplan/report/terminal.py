@@ -289,7 +289,7 @@ def recsys_report(res) -> None:
 
 
 def cluster_report(res) -> None:
-    from gpuplan.cluster.report import cluster_report as _report
+    from gpuplan.report.cluster_tables import cluster_report as _report
 
     _report(res, console=_console())
 

@@ -3,7 +3,7 @@
 Case files (``train_cases.yaml`` shipped here, or any file in the same schema via ``--cases``)
 name a model (catalog id or an inline HF-style config), hardware, GPU count, layout where the
 source published one, and one measured quantity with its citation. Each case runs through the
-same public API as the CLI (:func:`gpuplan.train.train`); nothing is fitted per case.
+same public API as the CLI (:func:`gpuplan.demand.training.train`); nothing is fitted per case.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class Case(BaseModel):
     notes: str = ""
 
     @model_validator(mode="after")
-    def _one_model(self) -> "Case":
+    def _one_model(self) -> Case:
         if (self.model is None) == (self.model_config_ is None):
             raise ValueError("give exactly one of model / model_config")
         return self
@@ -169,9 +169,9 @@ def load_cases(path: str | Path) -> CaseFile:
 
 def _predict_serve(case: ServeCase, cat, serving: dict | None = None
                    ) -> tuple[float, str, list[str]]:
-    from gpuplan.arch import arch_from_config, kv_cache_bytes_per_token
-    from gpuplan.memory import DTYPE_BYTES
-    from gpuplan.serve import serve
+    from gpuplan.demand.arch import arch_from_config, kv_cache_bytes_per_token
+    from gpuplan.demand.memory import DTYPE_BYTES
+    from gpuplan.demand.serving import serve
 
     assumptions: list[str] = []
     kv = case.kv_dtype or ("fp16" if case.quant == "fp16" else "bf16")
@@ -212,14 +212,14 @@ def _predict_serve(case: ServeCase, cat, serving: dict | None = None
 
 
 def _predict_decode(case: DecodeCase, cat) -> tuple[float, str, list[str]]:
-    from gpuplan.arch import arch_from_config
-    from gpuplan.serve import (
+    from gpuplan.demand.arch import arch_from_config
+    from gpuplan.demand.serving import (
         COMPUTE_DTYPE,
         decode_step_s,
         serving_kv_read_efficiency,
         serving_overhead_per_layer_s,
     )
-    from gpuplan.train import hardware_for
+    from gpuplan.demand.training import hardware_for
 
     arch = arch_from_config(case.model_config_, case.id)
     hw = hardware_for(cat, cat.accelerator(case.gpu), COMPUTE_DTYPE[case.quant])
@@ -235,7 +235,7 @@ def _predict(case: Case, cat, mamf_fraction: float | None = None
     import json
     import tempfile
 
-    from gpuplan.train import hardware_for, train
+    from gpuplan.demand.training import hardware_for, train
 
     model = case.model
     tmp = None
@@ -255,7 +255,7 @@ def _predict(case: Case, cat, mamf_fraction: float | None = None
         tokens = case.tokens or 1e9
         seq_len = case.seq_len
         if seq_len is None:
-            from gpuplan.arch import arch_from_config
+            from gpuplan.demand.arch import arch_from_config
 
             name, cfg, _ = cat.model(model)
             ctx = arch_from_config(cfg, name).max_position_embeddings or ASSUMED_MAX_SEQ_LEN
@@ -336,9 +336,9 @@ def validate(case_files: list[str | Path] | None = None, catalog=None,
                                           citation=case.citation, skipped=str(e)))
     if case_files is None and only_gpus is None and not only_steady and (
             only_kind is None or "recsys" in only_kind):
-        from gpuplan.cluster import validate_cluster_cases
-        from gpuplan.money import validate_money_cases
-        from gpuplan.recsys import validate_recsys_cases
+        from gpuplan.demand.recsys import validate_recsys_cases
+        from gpuplan.validation.cluster import validate_cluster_cases
+        from gpuplan.validation.money import validate_money_cases
 
         for row in [*validate_recsys_cases(catalog=cat), *validate_cluster_cases(catalog=cat),
                     *validate_money_cases(catalog=cat)]:

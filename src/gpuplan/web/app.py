@@ -27,8 +27,7 @@ from pydantic import BaseModel, Field
 
 from gpuplan import __version__
 from gpuplan.errors import UserError, unknown_name
-from gpuplan.web.security import (CSP_SELF_CONTAINED, LOOPBACK_HOSTS, MAX_BODY_BYTES,
-                                  GuardMiddleware)
+from gpuplan.web.security import CSP_SELF_CONTAINED, LOOPBACK_HOSTS, MAX_BODY_BYTES, GuardMiddleware
 
 STATIC_DIR = Path(__file__).parent / "static"
 #: The editor's starting scenario: the repository's example in a source checkout, else the copy
@@ -143,8 +142,8 @@ class WebState:
         """
         import hashlib
 
-        from gpuplan.pipeline import plan
-        from gpuplan.scenario import parse_scenario
+        from gpuplan.pipeline.planner import plan
+        from gpuplan.pipeline.scenario import parse_scenario
 
         key = hashlib.sha256(text.encode("utf-8")).hexdigest()
         with self._plan_lock:
@@ -286,7 +285,7 @@ def create_app(store_url: str | None = None, catalog: Any = None, *,
         layout: str | None = Query(None, max_length=200),
         all_gpus: bool = False,
     ) -> dict[str, Any]:
-        from gpuplan.fit import fit
+        from gpuplan.demand.fitting import fit
 
         return fit(state.check_model(model), state.check_gpu(gpu), mode=mode, dtype=dtype,
                    kv_dtype=kv_dtype, seq_len=seq_len, batch=batch, layout=layout,
@@ -305,7 +304,7 @@ def create_app(store_url: str | None = None, catalog: Any = None, *,
         rent_usd_per_gpu_hour: float | None = Query(None, gt=0, le=1e4),
         own_usd_per_gpu_hour: float | None = Query(None, gt=0, le=1e4),
     ) -> dict[str, Any]:
-        from gpuplan.train import train
+        from gpuplan.demand.training import train
 
         return train(state.check_model(model), state.check_gpu(gpu), gpus, tokens,
                      seq_len=seq_len, global_batch_tokens=global_batch_tokens, dtype=dtype,
@@ -331,7 +330,7 @@ def create_app(store_url: str | None = None, catalog: Any = None, *,
         speculative_acceptance: float | None = Query(None, ge=0, le=1),
         draft_tokens: int = Query(4, ge=1, le=64),
     ) -> dict[str, Any]:
-        from gpuplan.serve import serve as serve_fn
+        from gpuplan.demand.serving import serve as serve_fn
 
         return serve_fn(state.check_model(model), state.check_gpu(gpu), quant=quant,
                         kv_dtype=kv_dtype, input_tokens=input_tokens,

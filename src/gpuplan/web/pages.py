@@ -15,8 +15,14 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from gpuplan.errors import UserError
-from gpuplan.report.html import (CSS, e, fmt_num, json_for_script, render_html_report,
-                                 summary_table_html)
+from gpuplan.report.html import (
+    CSS,
+    e,
+    fmt_num,
+    json_for_script,
+    render_html_report,
+    summary_table_html,
+)
 
 PAGE_EXTRA_CSS = """
 nav.top { padding: .6rem 0; border-bottom: 1px solid var(--line); }

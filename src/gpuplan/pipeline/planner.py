@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from gpuplan.catalog import Catalog, load_catalog
 from gpuplan.errors import UserError
-from gpuplan.scenario import HardwareOption, OptionDemand, Scenario, demand
+from gpuplan.pipeline.scenario import HardwareOption, OptionDemand, Scenario, demand
 
 MONTHS_PER_YEAR = 12
 SECONDS_PER_YEAR = 365.0 * 86400.0
@@ -108,7 +108,7 @@ def _hosted_api(scenario: Scenario, npv) -> dict[str, float] | None:
     price = the scenario's `hosted_api_usd_per_million_tokens` (a user input: API list prices
     change too often for the catalog). Only the serving workloads that give a price count.
     """
-    from gpuplan.scenario import ServeWorkload
+    from gpuplan.pipeline.scenario import ServeWorkload
 
     years = max(int(round(scenario.horizon_years)), 1)
     yearly = [0.0] * years

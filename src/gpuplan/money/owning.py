@@ -45,11 +45,23 @@ from gpuplan.catalog import Catalog
 from gpuplan.errors import UserError
 from gpuplan.money import opex as ox
 from gpuplan.money._catalog import Assumptions, get_catalog
-from gpuplan.money.capex import (HARDWARE_KEYS, PricedLine, bom_totals,
-                                 capex_breakdown, facility_build_usd, price_bom)
+from gpuplan.money.capex import (
+    HARDWARE_KEYS,
+    PricedLine,
+    bom_totals,
+    capex_breakdown,
+    facility_build_usd,
+    price_bom,
+)
 from gpuplan.money.cloud import HOURS_PER_MONTH, TERM_MONTHS, resolve_rent
-from gpuplan.money.finance import (LoanTerms, annual_to_monthly, capital_recovery_factor, irr,
-                                   loan_schedule, monthly_to_annual)
+from gpuplan.money.finance import (
+    LoanTerms,
+    annual_to_monthly,
+    capital_recovery_factor,
+    irr,
+    loan_schedule,
+    monthly_to_annual,
+)
 from gpuplan.money.region import carbon_tco2e, check_purchase_allowed, region_entry
 
 HOURS_PER_YEAR = 365.25 * 24.0

@@ -26,9 +26,7 @@ References
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -42,8 +40,6 @@ PLAIN_MLP_MATRICES = 2
 KV_TENSORS = 2
 #: FLOPs per multiply-accumulate.
 FLOPS_PER_MAC = 2
-#: Largest config.json accepted [bytes]; real ones are a few KB.
-MAX_CONFIG_BYTES = 16 * 2**20
 #: Training = forward + backward (2x forward) [1].
 TRAIN_FLOPS_MULTIPLIER = 3
 
@@ -325,29 +321,6 @@ def arch_from_config(cfg: dict[str, Any], name: str = "model") -> Arch:
         q_lora_rank=q_lora, kv_lora_rank=kv_lora, qk_rope_head_dim=rope_d,
         window_per_layer=tuple(windows), max_position_embeddings=max_pos, notes=tuple(notes),
     )
-
-
-def load_config_file(path: str | Path) -> dict[str, Any]:
-    """Read a ``config.json`` file, or the ``config.json`` inside a folder.
-
-    Raises
-    ------
-    UserError
-        The file is missing, too large, not UTF-8 or not a JSON object.
-    """
-    from gpuplan.textfile import read_user_text
-
-    p = Path(path)
-    if p.is_dir():
-        p = p / "config.json"
-    p, text = read_user_text(p, max_bytes=MAX_CONFIG_BYTES, what="model config.json")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise UserError(f"{p}: not valid JSON ({e.msg} at line {e.lineno})") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{p}: a config.json must be a JSON object")
-    return data
 
 
 # ----------------------------------------------------------------------------------------------

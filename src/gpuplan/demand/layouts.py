@@ -1,6 +1,6 @@
 """Parallel layouts: parsing, validation and vectorised candidate grids.
 
-A layout is a set of integer degrees (see :mod:`gpuplan.memory`). A grid of candidates is a
+A layout is a set of integer degrees (see :mod:`gpuplan.demand.memory`). A grid of candidates is a
 mapping of equal-length numpy arrays, so every model function evaluates all candidates in one call.
 """
 
@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from gpuplan.arch import Arch
+from gpuplan.demand.arch import Arch
+from gpuplan.demand.memory import RECOMPUTE_CODES
 from gpuplan.errors import UserError
-from gpuplan.memory import RECOMPUTE_CODES
 
 LAYOUT_KEYS = ("tp", "pp", "dp", "cp", "ep", "mb", "vpp", "recompute", "zero")
 RECOMPUTE_NAMES = {v: k for k, v in RECOMPUTE_CODES.items()}

@@ -19,8 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gpuplan.errors import UserError
 from gpuplan.money.finance import LoanTerms
-from gpuplan.textfile import NoAliasSafeLoader
 from gpuplan.money.risk import Dist
+from gpuplan.textfile import NoAliasSafeLoader
 
 HOURS_PER_YEAR = 8760.0
 DAYS_PER_YEAR = 365.0
@@ -237,7 +237,7 @@ class OptionDemand(_Strict):
 
 
 def _train_demand(w: TrainWorkload, gpu: str, cat) -> WorkloadDemand:
-    from gpuplan.train import train
+    from gpuplan.demand.training import train
 
     mode = "train" if w.kind == "train" else w.kind
     kw = dict(seq_len=w.seq_len, global_batch_tokens=w.global_batch_tokens, dtype=w.dtype,
@@ -278,7 +278,7 @@ def _growth_mean(growth: float, years: float) -> float:
 
 
 def _serve_demand(w: ServeWorkload, gpu: str, cat, years: float) -> WorkloadDemand:
-    from gpuplan.serve import serve
+    from gpuplan.demand.serving import serve
 
     peak_rate = w.rate * _growth_peak(w.growth_per_year, years)
     r = serve(w.model, gpu, quant=w.quant, input_tokens=w.input_tokens,
@@ -296,7 +296,7 @@ def _serve_demand(w: ServeWorkload, gpu: str, cat, years: float) -> WorkloadDema
 
 def _recsys_demand(w: RecsysWorkload, gpu: str, cat, years: float, base: Path
                    ) -> WorkloadDemand:
-    from gpuplan.recsys import plan_recsys
+    from gpuplan.demand.recsys import plan_recsys
 
     spec = Path(w.spec)
     if not spec.is_absolute():

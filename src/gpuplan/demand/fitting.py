@@ -1,7 +1,7 @@
 """Memory fit: does a model fit, and on how few accelerators (``gpuplan fit``).
 
-Typed inputs in, a typed result out; the math lives in :mod:`gpuplan.arch`,
-:mod:`gpuplan.memory` and :mod:`gpuplan.layouts`.
+Typed inputs in, a typed result out; the math lives in :mod:`gpuplan.demand.arch`,
+:mod:`gpuplan.demand.memory` and :mod:`gpuplan.demand.layouts`.
 """
 
 from __future__ import annotations
@@ -12,13 +12,12 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from gpuplan.arch import Arch, arch_from_config, kv_cache_bytes_per_token, param_counts
 from gpuplan.catalog import Catalog, load_catalog
-from gpuplan.errors import UserError
-from gpuplan.layouts import (
-    LayoutOut,
+from gpuplan.demand.arch import Arch, arch_from_config, kv_cache_bytes_per_token, param_counts
+from gpuplan.demand.layouts import (
     MAX_DP,
     Layout,
+    LayoutOut,
     check_layout,
     ep_options,
     filter_grid,
@@ -28,7 +27,7 @@ from gpuplan.layouts import (
     pp_options,
     tp_options,
 )
-from gpuplan.memory import (
+from gpuplan.demand.memory import (
     DTYPE_BYTES,
     RECOMPUTE_CODES,
     WEIGHT_FORMAT_BITS,
@@ -36,6 +35,7 @@ from gpuplan.memory import (
     inference_memory,
     training_memory,
 )
+from gpuplan.errors import UserError
 
 Mode = Literal["inference", "train", "finetune", "lora", "qlora"]
 MODES = ("inference", "train", "finetune", "lora", "qlora")
@@ -265,10 +265,3 @@ def _rank_all(arch: Arch, cat: Catalog, **kw) -> list[RankRow]:
     rows.sort(key=lambda r: (r.min_gpus is None, r.cost_usd is None, r.cost_usd or 0,
                              r.min_gpus or 0))
     return rows
-
-
-# `gpuplan.fit(...)` is the API (DESIGN.md); once this module is imported, the package
-# attribute `gpuplan.fit` is the module itself, so the module calls through to `fit`.
-from gpuplan._callable import callable_module  # noqa: E402 - must follow `fit`
-
-callable_module(__name__, fit)

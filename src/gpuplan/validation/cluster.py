@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from gpuplan.errors import UserError
 
-CASES_FILE = Path(__file__).resolve().parents[1] / "validation" / "cluster_cases.yaml"
+CASES_FILE = Path(__file__).resolve().parent / "cluster_cases.yaml"
 
 Quantity = Literal["leaf_switches", "spine_switches", "core_switches", "node_leaf_cables",
                    "compute_and_ufm_cables", "leaf_spine_cables", "spine_core_cables",

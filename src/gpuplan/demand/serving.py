@@ -36,7 +36,8 @@ import math
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from gpuplan.arch import (
+from gpuplan.catalog import Catalog, load_catalog
+from gpuplan.demand.arch import (
     FLOPS_PER_MAC,
     Arch,
     arch_from_config,
@@ -45,11 +46,9 @@ from gpuplan.arch import (
     matmul_params_active,
     param_counts,
 )
-from gpuplan.catalog import Catalog, load_catalog
-from gpuplan.comms import group_time_s
-from gpuplan.errors import UserError
-from gpuplan.layouts import pp_options, tp_options
-from gpuplan.memory import (
+from gpuplan.demand.comms import group_time_s
+from gpuplan.demand.layouts import pp_options, tp_options
+from gpuplan.demand.memory import (
     ACT_BYTES,
     DTYPE_BYTES,
     RUNTIME_RESERVED_BYTES,
@@ -58,7 +57,8 @@ from gpuplan.memory import (
     kv_shards,
     weight_bytes,
 )
-from gpuplan.train import Hardware, hardware_for, wave_efficiency
+from gpuplan.demand.training import Hardware, hardware_for, wave_efficiency
+from gpuplan.errors import UserError
 
 SECONDS_PER_DAY = 86400.0
 MS = 1e-3
@@ -304,7 +304,7 @@ def speculative_speedup(acceptance: float, draft_tokens: int) -> float:
 
 def serving_overhead_per_layer_s() -> float:
     """Fixed per-layer iteration time, fitted on the published serving cases (calibration.yaml)."""
-    from gpuplan.train import _calibration
+    from gpuplan.demand.training import _calibration
 
     return float(_calibration().get("serving", {}).get(
         "decode_overhead_per_layer_s", DEFAULT_DECODE_OVERHEAD_PER_LAYER_S))
@@ -312,7 +312,7 @@ def serving_overhead_per_layer_s() -> float:
 
 def serving_overhead_per_iteration_s() -> float:
     """Fixed per-iteration time, fitted on the published serving cases (calibration.yaml)."""
-    from gpuplan.train import _calibration
+    from gpuplan.demand.training import _calibration
 
     return float(_calibration().get("serving", {}).get(
         "overhead_per_iteration_s", DEFAULT_OVERHEAD_PER_ITERATION_S))
@@ -320,7 +320,7 @@ def serving_overhead_per_iteration_s() -> float:
 
 def serving_kv_read_efficiency() -> float:
     """Paged-attention KV read efficiency, fitted on the published serving cases."""
-    from gpuplan.train import _calibration
+    from gpuplan.demand.training import _calibration
 
     return float(_calibration().get("serving", {}).get(
         "kv_read_efficiency", DEFAULT_KV_READ_EFFICIENCY))
@@ -340,7 +340,7 @@ def serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | None = N
     Parameters
     ----------
     model, gpu : str
-        As for :func:`gpuplan.fit.fit`.
+        As for :func:`gpuplan.demand.fitting.fit`.
     quant : str
         Weight format: bf16, fp16, fp8 (W8A8), int8 / int4 (weight-only), fp4 (W4A4), or
         ``auto`` to search every format the accelerator runs.
@@ -380,7 +380,7 @@ def serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | None = N
         else overhead_per_iteration_s
     formats = _formats(acc, quant)
     if tp is not None or pp is not None:
-        from gpuplan.layouts import Layout, check_layout
+        from gpuplan.demand.layouts import Layout, check_layout
 
         for name_, v in (("--tp", tp), ("--pp", pp)):
             if v is not None and (not isinstance(v, (int, np.integer)) or v < 1 or v > 2**16):
@@ -569,10 +569,3 @@ def _check(I, O, rate, tpd, ttft, tpot, max_batch, headroom, alpha, gamma) -> No
 
 __all__ = ["serve", "ServeResult", "decode_step_s", "prefill_s", "p99_wait_s",
            "expected_experts_touched", "speculative_speedup", "WEIGHT_FORMAT_BITS"]
-
-
-# `gpuplan.serve(...)` is the API (DESIGN.md); once this module is imported, the package
-# attribute `gpuplan.serve` is the module itself, so the module calls through to `serve`.
-from gpuplan._callable import callable_module  # noqa: E402 - must follow `serve`
-
-callable_module(__name__, serve)

@@ -7,9 +7,10 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
+
 
 def _name_bad_values_in_type_errors() -> None:
     """Make typer's type errors say the value too ("... integer (got 'abc')").
@@ -30,7 +31,7 @@ def _name_bad_values_in_type_errors() -> None:
         text = original(exc)
         try:
             value = exc.errors()[0].get("input")
-        except Exception:  # noqa: BLE001 - never let the error path raise
+        except Exception:
             return text
         return text if value is None else f"{text} (got {value!r})"
 
@@ -53,17 +54,17 @@ app.add_typer(catalog_app, name="catalog")
 scenarios_app = typer.Typer(help="Saved scenarios and their history (the store).",
                             no_args_is_help=True)
 app.add_typer(scenarios_app, name="scenarios")
-RentOpt = Annotated[Optional[float], typer.Option(
+RentOpt = Annotated[float | None, typer.Option(
     "--rent-usd-per-gpu-hour", help="Rental price (default: the catalog's for the GPU).")]
-OwnOpt = Annotated[Optional[float], typer.Option(
+OwnOpt = Annotated[float | None, typer.Option(
     "--own-usd-per-gpu-hour", help="Owned-hour cost (default: gpuplan tco's for the GPU).")]
-DbOpt = Annotated[Optional[str], typer.Option(
+DbOpt = Annotated[str | None, typer.Option(
     "--db", help="Store URL (SQLAlchemy; default SQLite in the user data folder, or "
                  "$GPUPLAN_DB_URL).")]
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 CatalogOpt = Annotated[
-    Optional[list[Path]],
+    list[Path] | None,
     typer.Option("--catalog", help="Overlay catalog YAML (repeatable; also $GPUPLAN_CATALOG)."),
 ]
 
@@ -201,19 +202,19 @@ def fit_cmd(
     model: Annotated[str, typer.Argument(help="Catalog id, HF repo id, or path to config.json.")],
     gpu: Annotated[str, typer.Option("--gpu", help="Accelerator id or accelerator YAML file.")],
     mode: Annotated[str, typer.Option(help="inference | train | finetune | lora | qlora")] = "inference",
-    dtype: Annotated[Optional[str], typer.Option(
+    dtype: Annotated[str | None, typer.Option(
         help="Inference weights: bf16/fp16/fp8/int8/int4/fp4. Training: bf16/fp16/fp8.")] = None,
     kv_dtype: Annotated[str, typer.Option("--kv-dtype", help="KV cache: bf16/fp16/fp8/int8.")] = "bf16",
     seq_len: Annotated[int, typer.Option("--seq-len", help="Context / sequence length [tokens].")] = 4096,
     batch: Annotated[int, typer.Option(help="Concurrent sequences (inference) or micro-batch.")] = 1,
-    layout: Annotated[Optional[str], typer.Option(
+    layout: Annotated[str | None, typer.Option(
         help="Layout to evaluate, e.g. tp=8,pp=2,dp=4,zero=3,recompute=full.")] = None,
     all_gpus: Annotated[bool, typer.Option("--all-gpus", help="Rank every catalog GPU.")] = False,
     as_json: JsonOpt = False,
     catalog: CatalogOpt = None,
 ) -> None:
     """Memory per GPU, whether it fits, and the fewest GPUs (with a layout) that fit."""
-    from gpuplan.fit import fit
+    from gpuplan.demand.fitting import fit
 
     res = fit(model, gpu, mode=mode, dtype=dtype, kv_dtype=kv_dtype, seq_len=seq_len, batch=batch,
               layout=layout, all_gpus=all_gpus, catalog=_catalog(catalog))
@@ -227,12 +228,12 @@ def train_cmd(
     gpu: Annotated[str, typer.Option("--gpu", help="Accelerator id or accelerator YAML file.")],
     gpus: Annotated[int, typer.Option("--gpus", help="Accelerators in the job.")],
     tokens: Annotated[float, typer.Option("--tokens", help="Training tokens, e.g. 15.6e12.")],
-    seq_len: Annotated[Optional[int], typer.Option("--seq-len", help="Sequence length.")] = None,
-    global_batch_tokens: Annotated[Optional[float], typer.Option(
+    seq_len: Annotated[int | None, typer.Option("--seq-len", help="Sequence length.")] = None,
+    global_batch_tokens: Annotated[float | None, typer.Option(
         "--global-batch-tokens", help="Tokens per optimizer step (default 4M).")] = None,
     dtype: Annotated[str, typer.Option(help="bf16 | fp16 | fp8")] = "bf16",
     mode: Annotated[str, typer.Option(help="train | finetune | lora | qlora")] = "train",
-    layout: Annotated[Optional[str], typer.Option(
+    layout: Annotated[str | None, typer.Option(
         help="Pin layout keys, e.g. tp=8,pp=16; the rest is searched.")] = None,
     no_failures: Annotated[bool, typer.Option("--no-failures",
                                               help="Ideal run: no interruptions.")] = False,
@@ -242,7 +243,7 @@ def train_cmd(
     catalog: CatalogOpt = None,
 ) -> None:
     """Best layout, step time, MFU, GPU-hours, wall-clock days and goodput of a training run."""
-    from gpuplan.train import train
+    from gpuplan.demand.training import train
 
     cat = _catalog(catalog)
     rent, own = _default_prices(gpu, cat, rent, own)
@@ -259,19 +260,19 @@ def serve_cmd(
     gpu: Annotated[str, typer.Option("--gpu", help="Accelerator id or accelerator YAML file.")],
     quant: Annotated[str, typer.Option(
         help="Weights: bf16 | fp16 | fp8 | int8 | int4 | fp4 | auto (search).")] = "bf16",
-    kv_dtype: Annotated[Optional[str], typer.Option("--kv-dtype", help="bf16|fp16|fp8|int8")] = None,
+    kv_dtype: Annotated[str | None, typer.Option("--kv-dtype", help="bf16|fp16|fp8|int8")] = None,
     input_tokens: Annotated[int, typer.Option("--input-tokens", help="Mean prompt tokens.")] = 1024,
     output_tokens: Annotated[int, typer.Option("--output-tokens", help="Mean output tokens.")] = 256,
-    rate: Annotated[Optional[float], typer.Option("--rate", help="Requests per second.")] = None,
-    tokens_per_day: Annotated[Optional[float], typer.Option(
+    rate: Annotated[float | None, typer.Option("--rate", help="Requests per second.")] = None,
+    tokens_per_day: Annotated[float | None, typer.Option(
         "--tokens-per-day", help="Output tokens per day (instead of --rate).")] = None,
-    ttft_ms: Annotated[Optional[float], typer.Option("--ttft-ms", help="p99 TTFT target.")] = None,
-    tpot_ms: Annotated[Optional[float], typer.Option("--tpot-ms", help="p99 TPOT target.")] = None,
-    tp: Annotated[Optional[int], typer.Option("--tp", help="Pin tensor parallelism.")] = None,
-    pp: Annotated[Optional[int], typer.Option("--pp", help="Pin pipeline parallelism.")] = None,
+    ttft_ms: Annotated[float | None, typer.Option("--ttft-ms", help="p99 TTFT target.")] = None,
+    tpot_ms: Annotated[float | None, typer.Option("--tpot-ms", help="p99 TPOT target.")] = None,
+    tp: Annotated[int | None, typer.Option("--tp", help="Pin tensor parallelism.")] = None,
+    pp: Annotated[int | None, typer.Option("--pp", help="Pin pipeline parallelism.")] = None,
     max_batch: Annotated[int, typer.Option("--max-batch", help="Engine batch cap.")] = 2048,
     headroom: Annotated[float, typer.Option(help="Spare capacity, 0.2 = 20 %.")] = 0.2,
-    speculative_acceptance: Annotated[Optional[float], typer.Option(
+    speculative_acceptance: Annotated[float | None, typer.Option(
         "--speculative-acceptance", help="Draft-token acceptance rate (0-1).")] = None,
     draft_tokens: Annotated[int, typer.Option("--draft-tokens")] = 4,
     rent: RentOpt = None,
@@ -280,8 +281,8 @@ def serve_cmd(
     catalog: CatalogOpt = None,
 ) -> None:
     """Serving capacity under latency SLOs: replica shape, throughput, replicas and GPUs."""
+    from gpuplan.demand.serving import serve
     from gpuplan.money import serve_cost
-    from gpuplan.serve import serve
 
     cat = _catalog(catalog)
     res = serve(model, gpu, quant=quant, kv_dtype=kv_dtype, input_tokens=input_tokens,
@@ -305,22 +306,22 @@ def recsys_cmd(
     spec: Annotated[Path, typer.Argument(help="Recommender model spec (YAML), e.g. "
                                               "examples/recsys/dlrm-dcnv2.yaml.")],
     gpu: Annotated[str, typer.Option("--gpu", help="Accelerator id or accelerator YAML file.")],
-    gpus: Annotated[Optional[int], typer.Option("--gpus", help="GPUs for training.")] = None,
+    gpus: Annotated[int | None, typer.Option("--gpus", help="GPUs for training.")] = None,
     global_batch: Annotated[int, typer.Option("--global-batch", help="Samples per step.")] = 55296,
-    qps: Annotated[Optional[float], typer.Option("--qps", help="Serving queries per second.")] = None,
-    p99_ms: Annotated[Optional[float], typer.Option("--p99-ms", help="Serving p99 target.")] = None,
-    days_of_data: Annotated[Optional[float], typer.Option(
+    qps: Annotated[float | None, typer.Option("--qps", help="Serving queries per second.")] = None,
+    p99_ms: Annotated[float | None, typer.Option("--p99-ms", help="Serving p99 target.")] = None,
+    days_of_data: Annotated[float | None, typer.Option(
         "--days-of-data", help="Days of data per retraining cycle.")] = None,
-    samples_per_day: Annotated[Optional[float], typer.Option(
+    samples_per_day: Annotated[float | None, typer.Option(
         "--samples-per-day", help="Training samples per day of data.")] = None,
-    items_per_query: Annotated[Optional[float], typer.Option(
+    items_per_query: Annotated[float | None, typer.Option(
         "--items-per-query", help="Candidates scored per query.")] = None,
     headroom: Annotated[float, typer.Option(help="Spare serving capacity.")] = 0.2,
     as_json: JsonOpt = False,
     catalog: CatalogOpt = None,
 ) -> None:
     """Recommender (DLRM-style) memory placement, sharding, training, retraining and serving."""
-    from gpuplan.recsys import plan_recsys
+    from gpuplan.demand.recsys import plan_recsys
 
     res = plan_recsys(str(spec), gpu, gpus=gpus, global_batch=global_batch, qps=qps,
                       p99_ms=p99_ms, days_of_data=days_of_data, samples_per_day=samples_per_day,
@@ -335,17 +336,17 @@ def cluster_cmd(
     gpu: Annotated[str, typer.Option("--gpu", help="Accelerator id or accelerator YAML file.")],
     gpus: Annotated[int, typer.Option("--gpus", help="Accelerators wanted (rounded up to whole "
                                                      "systems).")],
-    system: Annotated[Optional[str], typer.Option(help="System id (default: the catalog's for "
+    system: Annotated[str | None, typer.Option(help="System id (default: the catalog's for "
                                                        "the GPU).")] = None,
     fabric: Annotated[str, typer.Option(help="Compute fabric id, e.g. infiniband-ndr-400g, "
                                              "infiniband-xdr-800g, spectrum-x-400g.")]
     = "infiniband-ndr-400g",
-    rack_power_kw: Annotated[Optional[float], typer.Option(
+    rack_power_kw: Annotated[float | None, typer.Option(
         "--rack-power-kw", help="Power limit per rack [kW].")] = None,
     oversubscription: Annotated[float, typer.Option(help="Above-pod oversubscription.")] = 1.0,
-    facility: Annotated[Optional[str], typer.Option(help="Facility type (sets PUE).")] = None,
+    facility: Annotated[str | None, typer.Option(help="Facility type (sets PUE).")] = None,
     dataset_tb: Annotated[float, typer.Option("--dataset-tb", help="Dataset size [TB].")] = 0.0,
-    checkpoint_model: Annotated[Optional[str], typer.Option(
+    checkpoint_model: Annotated[str | None, typer.Option(
         "--checkpoint-model", help="Model whose checkpoints the storage must hold.")] = None,
     as_json: JsonOpt = False,
     catalog: CatalogOpt = None,
@@ -368,11 +369,11 @@ def cluster_cmd(
 @handle_errors
 def plan_cmd(
     scenario: Annotated[Path, typer.Argument(help="Scenario YAML (see examples/).")],
-    output: Annotated[Optional[Path], typer.Option(
+    output: Annotated[Path | None, typer.Option(
         "-o", "--output", help="Write a self-contained HTML report here.")] = None,
-    xlsx: Annotated[Optional[Path], typer.Option("--xlsx", help="Write monthly cash flows, BOM "
+    xlsx: Annotated[Path | None, typer.Option("--xlsx", help="Write monthly cash flows, BOM "
                                                                "and loan to this .xlsx file.")] = None,
-    csv: Annotated[Optional[Path], typer.Option("--csv", help="Write CSV files into this "
+    csv: Annotated[Path | None, typer.Option("--csv", help="Write CSV files into this "
                                                              "existing folder.")] = None,
     schema: Annotated[bool, typer.Option("--schema", help="Print the scenario JSON Schema and "
                                                          "exit.")] = False,
@@ -380,14 +381,14 @@ def plan_cmd(
     catalog: CatalogOpt = None,
 ) -> None:
     """The whole plan: demand → cluster → own vs rent → risk, for every hardware option."""
-    from gpuplan.scenario import json_schema, load_scenario
+    from gpuplan.pipeline.scenario import json_schema, load_scenario
 
     if schema:
         _emit_json(json_schema())
         return
     sc = load_scenario(scenario)
     cat = _catalog(catalog)
-    from gpuplan.pipeline import plan
+    from gpuplan.pipeline.planner import plan
 
     if as_json or not sys.stderr.isatty():
         res = plan(sc, catalog=cat, base_dir=scenario.parent)
@@ -424,20 +425,20 @@ def plan_cmd(
 def tco_cmd(
     gpu: Annotated[str, typer.Option("--gpu", help="Accelerator id.")],
     gpus: Annotated[int, typer.Option("--gpus", help="Accelerators (rounded up to systems).")],
-    system: Annotated[Optional[str], typer.Option(help="System id.")] = None,
+    system: Annotated[str | None, typer.Option(help="System id.")] = None,
     region: Annotated[str, typer.Option(help="Region id: us | eu | cn ...")] = "us",
     years: Annotated[float, typer.Option(help="Horizon [years].")] = 5.0,
-    utilisation: Annotated[Optional[float], typer.Option(help="Busy share of owned GPU-hours.")]
+    utilisation: Annotated[float | None, typer.Option(help="Busy share of owned GPU-hours.")]
     = None,
-    loan: Annotated[Optional[str], typer.Option(
+    loan: Annotated[str | None, typer.Option(
         help="Finance part of the capex, e.g. share=0.7,margin=0.0085,term=3,ext=2,"
              "kind=annuity,per_year=12,fee=0.005 (omit for cash).")] = None,
-    cloud: Annotated[Optional[str], typer.Option(help="Cloud id or a USD/GPU-hour price.")] = None,
-    term: Annotated[Optional[str], typer.Option(help="on_demand | reserved_1yr | reserved_3yr")]
+    cloud: Annotated[str | None, typer.Option(help="Cloud id or a USD/GPU-hour price.")] = None,
+    term: Annotated[str | None, typer.Option(help="on_demand | reserved_1yr | reserved_3yr")]
     = None,
-    discount_rate: Annotated[Optional[float], typer.Option("--discount-rate")] = None,
+    discount_rate: Annotated[float | None, typer.Option("--discount-rate")] = None,
     facility: Annotated[str, typer.Option(help="build | colocation")] = "build",
-    useful_life_years: Annotated[Optional[float], typer.Option("--useful-life-years")] = None,
+    useful_life_years: Annotated[float | None, typer.Option("--useful-life-years")] = None,
     residual: Annotated[str, typer.Option(help="book | market")] = "book",
     rent_price_change: Annotated[float, typer.Option(
         "--rent-price-change", help="Yearly change of the rental price (−0.1 = −10 %/yr).")] = 0.0,
@@ -490,15 +491,15 @@ def budget_cmd(
     usd: Annotated[float, typer.Argument(help="Budget [USD], e.g. 20e9.")],
     gpu: Annotated[str, typer.Option("--gpu", help="Accelerator id.")],
     region: Annotated[str, typer.Option(help="Region id.")] = "us",
-    system: Annotated[Optional[str], typer.Option(help="System id.")] = None,
+    system: Annotated[str | None, typer.Option(help="System id.")] = None,
     years: Annotated[float, typer.Option(help="Years the OpEx reserve should cover.")] = 5.0,
-    opex_reserve: Annotated[Optional[float], typer.Option(
+    opex_reserve: Annotated[float | None, typer.Option(
         "--opex-reserve", help="Share of the budget kept for OpEx.")] = None,
     facility: Annotated[str, typer.Option(help="build | colocation")] = "build",
-    model: Annotated[Optional[str], typer.Option(help="Model to count training runs of.")] = None,
-    run_tokens: Annotated[Optional[float], typer.Option("--run-tokens",
+    model: Annotated[str | None, typer.Option(help="Model to count training runs of.")] = None,
+    run_tokens: Annotated[float | None, typer.Option("--run-tokens",
                                                         help="Tokens per training run.")] = None,
-    serve_model: Annotated[Optional[str], typer.Option("--serve-model",
+    serve_model: Annotated[str | None, typer.Option("--serve-model",
                                                        help="Model to count tokens served.")]
     = None,
     as_json: JsonOpt = False,
@@ -506,7 +507,7 @@ def budget_cmd(
 ) -> None:
     """What a budget buys: GPUs, nodes, MW, peak FLOP/s, training runs, tokens per day."""
     from gpuplan.errors import UserError
-    from gpuplan.money import budget
+    from gpuplan.pipeline.buying import budget
 
     if facility not in ("build", "colocation"):
         raise UserError(f"--facility {facility!r}; accepted: build, colocation")
@@ -522,10 +523,10 @@ def web_cmd(
     host: Annotated[str, typer.Option(help="Interface to bind (loopback by default).")]
     = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-    db: Annotated[Optional[str], typer.Option(
+    db: Annotated[str | None, typer.Option(
         "--db", help="Scenario store: any SQLAlchemy URL (default: SQLite in the user data "
                      "folder; also $GPUPLAN_DB_URL).")] = None,
-    spec_dir: Annotated[Optional[Path], typer.Option(
+    spec_dir: Annotated[Path | None, typer.Option(
         "--spec-dir", help="Folder recommender specs may be read from (default: here).")] = None,
     catalog: CatalogOpt = None,
 ) -> None:
@@ -539,7 +540,7 @@ def web_cmd(
 @handle_errors
 def scenarios_save(
     scenario: Annotated[Path, typer.Argument(help="Scenario YAML to save (validated first).")],
-    name: Annotated[Optional[str], typer.Option(help="Name (default: the file's stem).")] = None,
+    name: Annotated[str | None, typer.Option(help="Name (default: the file's stem).")] = None,
     comment: Annotated[str, typer.Option(help="What changed.")] = "",
     run: Annotated[bool, typer.Option("--run/--no-run", help="Also store the plan result.")]
     = False,
@@ -547,13 +548,13 @@ def scenarios_save(
     catalog: CatalogOpt = None,
 ) -> None:
     """Save a scenario (a new revision if the name exists)."""
-    from gpuplan.scenario import load_scenario
+    from gpuplan.pipeline.scenario import load_scenario
     from gpuplan.store import Store
 
     sc = load_scenario(scenario)
     result = None
     if run:
-        from gpuplan.pipeline import plan
+        from gpuplan.pipeline.planner import plan
 
         result = plan(sc, catalog=_catalog(catalog), base_dir=scenario.parent).model_dump_json()
     with Store(db) as st:
@@ -582,7 +583,7 @@ def scenarios_list(db: DbOpt = None, as_json: JsonOpt = False) -> None:
 @handle_errors
 def scenarios_show(
     name: Annotated[str, typer.Argument(help="Saved scenario name.")],
-    revision: Annotated[Optional[int], typer.Option(help="Revision (default: latest).")] = None,
+    revision: Annotated[int | None, typer.Option(help="Revision (default: latest).")] = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -619,7 +620,7 @@ def scenarios_diff(
 @app.command("validate")
 @handle_errors
 def validate_cmd(
-    cases: Annotated[Optional[list[Path]], typer.Option(
+    cases: Annotated[list[Path] | None, typer.Option(
         "--cases", help="Case file(s) in gpuplan's case schema (default: the shipped ones).")] = None,
     as_json: JsonOpt = False,
     catalog: CatalogOpt = None,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -22,7 +22,7 @@ from gpuplan.money._catalog import cost, get_catalog
 from gpuplan.money.region import region_entry, training_emissions_tco2e
 from gpuplan.money.runs import epoch_amortised_cost_usd, training_run_cost_usd
 
-CASES_FILE = Path(__file__).resolve().parent.parent / "validation" / "money_cases.yaml"
+CASES_FILE = Path(__file__).resolve().parent / "money_cases.yaml"
 DAYS_PER_YEAR = 365.25
 
 
@@ -62,7 +62,7 @@ class EmissionsCase(_Case):
     region: str
 
 
-MoneyCase = Annotated[Union[RentalCase, EpochCase, EmissionsCase], Field(discriminator="kind")]
+MoneyCase = Annotated[RentalCase | EpochCase | EmissionsCase, Field(discriminator="kind")]
 
 
 class MoneyCaseFile(BaseModel):

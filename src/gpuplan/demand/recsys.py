@@ -64,15 +64,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from gpuplan.arch import FLOPS_PER_MAC
 from gpuplan.catalog import Catalog, load_catalog
-from gpuplan.comms import LinkParams, group_time_s, latency_at
-from gpuplan.errors import UserError
-from gpuplan.memory import DTYPE_BYTES, RUNTIME_RESERVED_BYTES
-from gpuplan.train import (
+from gpuplan.demand.arch import FLOPS_PER_MAC
+from gpuplan.demand.comms import LinkParams, group_time_s, latency_at
+from gpuplan.demand.memory import DTYPE_BYTES, RUNTIME_RESERVED_BYTES
+from gpuplan.demand.training import (
     BACKWARD_OVER_FORWARD,
     DEFAULT_MATMUL_EFFICIENCY,
     ELEMENTWISE_TRAFFIC_PER_ACTIVATION_BYTE,
@@ -80,6 +78,7 @@ from gpuplan.train import (
     gemm_time_s,
     hardware_for,
 )
+from gpuplan.errors import UserError
 
 SECONDS_PER_HOUR = 3600.0
 MS = 1e-3
@@ -89,7 +88,7 @@ MS = 1e-3
 #: int8 rows an fp32 scale and bias (8 bytes), int4 rows an fp16 scale and bias (4 bytes).
 QUANT_ROW_OVERHEAD_BYTES = {"int8": 8.0, "int4": 4.0}
 #: Matmul efficiency used for int8 when the catalog has none: the fp8 figure (same tensor-core
-#: rate on Hopper; judgement), else :data:`gpuplan.train.DEFAULT_MATMUL_EFFICIENCY`.
+#: rate on Hopper; judgement), else :data:`gpuplan.demand.training.DEFAULT_MATMUL_EFFICIENCY`.
 INT8_EFFICIENCY_STAND_IN = "fp8"
 #: Serving math formats tried, in order, when an accelerator has no tensor peak for the spec's
 #: ``serving.dense_dtype`` (the plan then says so in its notes).
@@ -120,7 +119,7 @@ HBM_RESERVE_FRACTION = 0.15
 HOST_MEMORY_FRACTION_FOR_EMBEDDINGS = 0.75
 #: Activations kept for backward are written in forward and their gradients exist during
 #: backward: two copies of the stored activations at peak (judgement, as for the elementwise
-#: traffic in :mod:`gpuplan.train`).
+#: traffic in :mod:`gpuplan.demand.training`).
 ACTIVATION_COPIES_TRAIN = 2.0
 #: Serving keeps one layer's input and output alive, plus the pooled embeddings.
 ACTIVATION_COPIES_SERVE = 1.0
@@ -194,7 +193,7 @@ SERVE_BATCH_QUERY_OPTIONS = tuple(sorted({2**i for i in range(17)} | {3 * 2**i f
 MAX_SERVE_BATCH_PAIRS = 2**20
 #: Utilisations tried per batch size by the SLO search.
 _RHO_GRID = np.linspace(0.005, 0.995, 199)
-#: Capacity kept spare above the offered load when sizing replicas (as in :mod:`gpuplan.serve`).
+#: Capacity kept spare above the offered load when sizing replicas (as in :mod:`gpuplan.demand.serving`).
 DEFAULT_HEADROOM = 0.20
 #: Standard normal quantile of 0.99 (batch-fill time of q Poisson arrivals, normal approximation).
 Z_99 = 2.326
@@ -275,7 +274,7 @@ class InteractionSpec(BaseModel):
                                  description="dcnv2 only: rank of W = U·Vᵀ; None = full rank")
 
     @model_validator(mode="after")
-    def _dcn_fields(self) -> "InteractionSpec":
+    def _dcn_fields(self) -> InteractionSpec:
         if self.type == "dot" and (self.cross_layers is not None or self.low_rank is not None):
             raise ValueError("cross_layers and low_rank are only for dcnv2")
         if self.type == "dcnv2" and self.cross_layers is None:
@@ -315,7 +314,7 @@ class RecsysSpec(BaseModel):
         return v
 
     @model_validator(mode="after")
-    def _shapes(self) -> "RecsysSpec":
+    def _shapes(self) -> RecsysSpec:
         if self.interaction.type == "dot":
             d = self.bottom_mlp[-1]
             bad = [t.name for t in self.tables if t.dim != d]
@@ -737,7 +736,7 @@ def sharding_strategy(table_bytes, dim, gpus, domain: int, count=1.0
     whole = (tb <= SHARD_SLACK * share) | (G <= 1)
     col = ~whole & (k <= c_max)
     c_grid = np.ceil(tb / (share * np.minimum(gpn, G)))
-    grid = ~whole & ~col & (G > gpn) & (c_grid <= c_max)
+    grid = ~whole & ~col & (gpn < G) & (c_grid <= c_max)
     strategy = np.where(whole, 0, np.where(col, 1, np.where(grid, 2, 3)))
     shards = np.where(whole, 1.0, np.where(col, k, np.where(grid, c_grid * gpn, G)))
     return {"strategy": strategy, "shards": shards}
@@ -900,9 +899,9 @@ def dense_time_s(a: RecsysArrays, hw: Hardware, local_batch, *, dtype: str,
     Notes
     -----
     Each GEMM ``b×k @ k×n`` at roofline ``max(2bkn / (peak·η), bytes/BW)`` [7]_ (via
-    :func:`gpuplan.train.gemm_time_s`), backward 2× forward; a dot interaction as a batched
+    :func:`gpuplan.demand.training.gemm_time_s`), backward 2× forward; a dot interaction as a batched
     F×d @ d×F roofline; elementwise traffic ``b·acts·bytes·c`` with c from
-    :data:`gpuplan.train.ELEMENTWISE_TRAFFIC_PER_ACTIVATION_BYTE` (training) or
+    :data:`gpuplan.demand.training.ELEMENTWISE_TRAFFIC_PER_ACTIVATION_BYTE` (training) or
     :data:`SERVE_ELEMENTWISE_PASSES` (serving).
     """
     b = np.asarray(local_batch, dtype=float)
@@ -1438,8 +1437,8 @@ def plan_recsys(spec: RecsysSpec | str | Path, gpu: str, *, gpus: int | None = N
 # Validation cases (reads files: the edge)
 # ==============================================================================================
 
-RECSYS_CASES_FILE = Path(__file__).parent / "validation" / "recsys_cases.yaml"
-_REPO_ROOT = Path(__file__).resolve().parents[2]
+RECSYS_CASES_FILE = Path(__file__).resolve().parents[1] / "validation" / "recsys_cases.yaml"
+_REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 class RecsysCase(BaseModel):

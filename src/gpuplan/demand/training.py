@@ -45,7 +45,8 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict
 
-from gpuplan.arch import (
+from gpuplan.catalog import Catalog, load_catalog
+from gpuplan.demand.arch import (
     FLOPS_PER_MAC,
     Arch,
     arch_from_config,
@@ -54,12 +55,10 @@ from gpuplan.arch import (
     param_counts,
     training_flops_per_token,
 )
-from gpuplan.catalog import Catalog, load_catalog
-from gpuplan.comms import group_time_s, link_params
-from gpuplan.errors import UserError
-from gpuplan.layouts import (
-    LayoutOut,
+from gpuplan.demand.comms import group_time_s, link_params
+from gpuplan.demand.layouts import (
     RECOMPUTE_NAMES,
+    LayoutOut,
     check_layout,
     ep_options,
     filter_grid,
@@ -69,19 +68,20 @@ from gpuplan.layouts import (
     pp_options,
     tp_options,
 )
-from gpuplan.memory import (
+from gpuplan.demand.memory import (
     ACT_BYTES,
     DEFAULT_LORA_RANK,
     LOGIT_BYTES,
     LORA_BASE_BYTES,
-    lora_params,
-    weight_bytes,
     RECOMPUTE_CODES,
     TRAIN_OPTIMIZER_BYTES,
     TRAIN_WEIGHT_BYTES,
     activation_bytes_per_layer,
+    lora_params,
     training_memory,
+    weight_bytes,
 )
+from gpuplan.errors import UserError
 
 SECONDS_PER_HOUR = 3600.0
 HOURS_PER_DAY = 24.0
@@ -641,7 +641,7 @@ def train(model: str, gpu: str, gpus: int, tokens: float, *, seq_len: int | None
     Parameters
     ----------
     model, gpu : str
-        As for :func:`gpuplan.fit.fit`.
+        As for :func:`gpuplan.demand.fitting.fit`.
     gpus : int
         Accelerators in the job.
     tokens : float
@@ -692,7 +692,7 @@ def train(model: str, gpu: str, gpus: int, tokens: float, *, seq_len: int | None
     hw = hardware_for(cat, acc, dtype, mamf_fraction=mamf_fraction)
     fixed = parse_layout(layout) if isinstance(layout, str) or layout is None else dict(layout)
     if fixed:
-        from gpuplan.layouts import Layout
+        from gpuplan.demand.layouts import Layout
 
         inner = int(fixed.get("tp", 1)) * int(fixed.get("pp", 1)) * int(fixed.get("cp", 1))
         probe = Layout(**({"dp": max(gpus // inner, 1)} | fixed))
@@ -788,10 +788,3 @@ def _positive_int(name: str, v, hi: int) -> None:
 
 __all__ = ["train", "TrainResult", "step_time", "goodput", "gemm_time_s", "hardware_for",
            "RECOMPUTE_NAMES"]
-
-
-# `gpuplan.train(...)` is the API (DESIGN.md); once this module is imported, the package
-# attribute `gpuplan.train` is the module itself, so the module calls through to `train`.
-from gpuplan._callable import callable_module  # noqa: E402 - must follow `train`
-
-callable_module(__name__, train)

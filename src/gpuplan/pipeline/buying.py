@@ -103,7 +103,7 @@ def budget(usd: float, gpu: str, *, region: str = "us", system: str | None = Non
     UserError
         A bad budget, an export-refused purchase, or a budget below one server.
     """
-    from gpuplan.money.tco import price_cluster, tco
+    from gpuplan.money.owning import price_cluster, tco
 
     cat = get_catalog(catalog)
     if isinstance(usd, bool) or not isinstance(usd, (int, float)) or not math.isfinite(usd) \
@@ -175,7 +175,7 @@ def budget(usd: float, gpu: str, *, region: str = "us", system: str | None = Non
     serving = None
     sm = serve_model or model_for_runs
     if sm is not None:
-        from gpuplan.serve import serve
+        from gpuplan.demand.serving import serve
 
         sr = serve(sm, acc.id, catalog=cat)
         tokens_day = sr.output_tokens_per_s_per_gpu * cl.gpus * SECONDS_PER_DAY * u
@@ -205,11 +205,11 @@ def _runs_per_year(model: str, gpu: str, gpus: int, utilisation: float, tokens: 
     Notes
     -----
     runs/year = N x 8,766 h x u / GPU-hours per run, with the run timed by
-    :func:`gpuplan.train.train` on ``run_gpus`` accelerators (default the largest power of two
+    :func:`gpuplan.demand.training.train` on ``run_gpus`` accelerators (default the largest power of two
     up to min(N, 16,384) with a feasible layout).
     """
-    from gpuplan.arch import arch_from_config, param_counts
-    from gpuplan.train import train
+    from gpuplan.demand.arch import arch_from_config, param_counts
+    from gpuplan.demand.training import train
 
     name, cfg, _ = cat.model(model)
     rule = "given"

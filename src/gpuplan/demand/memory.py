@@ -1,6 +1,6 @@
 """Accelerator memory for inference, training, full fine-tuning, LoRA and QLoRA.
 
-Pure functions of an :class:`~gpuplan.arch.Arch` and a layout given as numpy arrays (one element
+Pure functions of an :class:`~gpuplan.demand.arch.Arch` and a layout given as numpy arrays (one element
 per candidate layout), so that a layout search evaluates every candidate in one call.
 
 Layout keys (integer arrays that broadcast together): ``tp`` tensor parallel, ``pp`` pipeline
@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gpuplan.arch import Arch, attention_span, kv_elements_per_token_per_layer, param_counts
+from gpuplan.demand.arch import Arch, attention_span, kv_elements_per_token_per_layer, param_counts
 
 BITS_PER_BYTE = 8
 
