@@ -276,7 +276,8 @@ def test_worked_example_1024_h100(cat):
     assert f.cables == 1024 + 1024 + 4  # node-leaf + leaf-spine + UFM
     assert r.power_w.by_category["compute"] == pytest.approx(128 * 10_200)
     assert r.power_w.facility == pytest.approx(r.power_w.it * 1.25)
-    assert r.power_w.energy_wh_per_year == pytest.approx(r.power_w.facility * 8760)
+    # one Julian year (365.25 d × 24 h) at the facility draw
+    assert r.power_w.energy_wh_per_year == pytest.approx(r.power_w.facility * 365.25 * 24)
     cats = {line.category for line in r.bom}
     assert cats == {"compute", "network", "storage", "management", "facility"}
     for line in r.bom:

@@ -226,7 +226,7 @@ def build_cluster(gpu: str, gpus: int, *, system: str | None = None,
     nodes = ⌈gpus / GPUs per node⌉; compute fabric by :func:`gpuplan.cluster.fabric.fat_tree`;
     storage bandwidth ``read = gpus · r``, ``write = max(gpus · w, checkpoint / t_target)``;
     IT power at nameplate and at the load profile; ``P_facility = P_IT(typical) · PUE``;
-    energy per year = ``P_facility · 8760 h``; racks from ``min(⌊limit / P_node⌋,
+    energy per year = ``P_facility · 8766 h``; racks from ``min(⌊limit / P_node⌋,
     ⌊U_usable / U_node⌋)``, cooling the least intensive type whose limit takes the densest rack.
 
     References

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-#: Hours in a (non-leap) year [h].
-HOURS_PER_YEAR = 8760.0
+from gpuplan.units import HOURS_PER_YEAR
 
 
 def node_power_w(nodes, node_max_power_w, node_typical_power_w=None, load_fraction=None):
@@ -64,7 +63,7 @@ def facility_power_w(it_power_w, pue):
 
 
 def energy_wh_per_year(power_w, utilisation=1.0):
-    """Energy over a year at a constant draw ``E = P · 8760 h · utilisation`` [Wh].
+    """Energy over a year at a constant draw ``E = P · 8766 h · utilisation`` [Wh].
 
     Parameters
     ----------

@@ -79,8 +79,8 @@ from gpuplan.demand.training import (
     hardware_for,
 )
 from gpuplan.errors import UserError
+from gpuplan.units import SECONDS_PER_HOUR
 
-SECONDS_PER_HOUR = 3600.0
 MS = 1e-3
 
 # -- formats --------------------------------------------------------------------------------

@@ -59,8 +59,8 @@ from gpuplan.demand.memory import (
 )
 from gpuplan.demand.training import Hardware, hardware_for, wave_efficiency
 from gpuplan.errors import UserError
+from gpuplan.units import SECONDS_PER_DAY
 
-SECONDS_PER_DAY = 86400.0
 MS = 1e-3
 #: Weight formats and the tensor dtype their matmuls run in: weight-only int8/int4 (AWQ/GPTQ)
 #: dequantise to bf16; fp8 is W8A8; fp4 is NVFP4 W4A4 (Blackwell).

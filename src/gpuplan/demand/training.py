@@ -82,9 +82,8 @@ from gpuplan.demand.memory import (
     weight_bytes,
 )
 from gpuplan.errors import UserError
+from gpuplan.units import HOURS_PER_DAY, SECONDS_PER_HOUR
 
-SECONDS_PER_HOUR = 3600.0
-HOURS_PER_DAY = 24.0
 TRAIN_DTYPES = ("bf16", "fp16", "fp8")
 TRAIN_MODES = ("train", "finetune", "lora", "qlora")
 

@@ -16,10 +16,8 @@ from pydantic import BaseModel, ConfigDict
 from gpuplan.catalog import Catalog
 from gpuplan.errors import UserError
 from gpuplan.money._catalog import get_catalog, section
+from gpuplan.units import HOURS_PER_MONTH, MONTHS_PER_YEAR
 
-HOURS_PER_YEAR = 365.25 * 24.0
-MONTHS_PER_YEAR = 12
-HOURS_PER_MONTH = HOURS_PER_YEAR / MONTHS_PER_YEAR
 TERMS = ("on_demand", "reserved_1yr", "reserved_3yr")
 #: Months a committed term holds its price.
 TERM_MONTHS = {"on_demand": 1, "reserved_1yr": 12, "reserved_3yr": 36}

@@ -23,8 +23,8 @@ from gpuplan.cluster.result import (
 )
 from gpuplan.errors import UserError
 from gpuplan.money._catalog import cost
+from gpuplan.units import HOURS_PER_YEAR
 
-HOURS_PER_YEAR = 365.25 * 24.0
 #: GPUs above which the proxy prices a three-tier fabric (NVIDIA B200 SuperPOD RA: core
 #: switches from 16 scalable units = 4,096 GPUs; 8 SUs = 2,048 GPUs is two tiers).
 PROXY_TWO_TIER_MAX_GPUS = 2048

@@ -23,8 +23,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gpuplan.errors import UserError
+from gpuplan.units import MONTHS_PER_YEAR
 
-MONTHS_PER_YEAR = 12
 Amortisation = Literal["annuity", "linear", "bullet"]
 #: Newton steps that polish each root of the IRR polynomial to machine precision.
 _IRR_POLISH_STEPS = 8

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-HOURS_PER_YEAR = 365.25 * 24.0
-MONTHS_PER_YEAR = 12
-WH_PER_KWH = 1e3
-W_PER_KW = 1e3
+from gpuplan.units import MONTHS_PER_YEAR, W_PER_KW, WH_PER_KWH
+
 OPEX_KEYS = ("energy", "maintenance", "staff", "software", "insurance", "colocation",
              "failures", "total")
 

@@ -53,7 +53,7 @@ from gpuplan.money.capex import (
     facility_build_usd,
     price_bom,
 )
-from gpuplan.money.cloud import HOURS_PER_MONTH, TERM_MONTHS, resolve_rent
+from gpuplan.money.cloud import TERM_MONTHS, resolve_rent
 from gpuplan.money.finance import (
     LoanTerms,
     annual_to_monthly,
@@ -63,9 +63,8 @@ from gpuplan.money.finance import (
     monthly_to_annual,
 )
 from gpuplan.money.region import carbon_tco2e, check_purchase_allowed, region_entry
+from gpuplan.units import HOURS_PER_MONTH, HOURS_PER_YEAR, MONTHS_PER_YEAR
 
-HOURS_PER_YEAR = 365.25 * 24.0
-MONTHS_PER_YEAR = 12
 MAX_YEARS = 30
 #: Useful lives shown in the sensitivity table (catalog ids, in order).
 LIFE_SENSITIVITY_IDS = ("useful-life-critics-low", "useful-life-critics-high", "useful-life",

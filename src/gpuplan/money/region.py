@@ -28,13 +28,11 @@ from pydantic import BaseModel, ConfigDict
 from gpuplan.catalog import Catalog
 from gpuplan.errors import UserError
 from gpuplan.money._catalog import get_catalog, section
+from gpuplan.units import KG_PER_TONNE, TERA, WH_PER_KWH
 
 #: Bits per operand of each dtype in the accelerator catalog (for TPP).
 DTYPE_BITS = {"fp64": 64, "fp32": 32, "tf32": 32, "bf16": 16, "fp16": 16, "fp8": 8, "int8": 8,
               "fp4": 4}
-TERA = 1e12
-WH_PER_KWH = 1e3
-KG_PER_TONNE = 1e3
 
 
 def tpp(accelerator) -> float:

@@ -26,10 +26,8 @@ from gpuplan.catalog import Catalog
 from gpuplan.errors import UserError
 from gpuplan.money._catalog import get_catalog
 from gpuplan.money.cloud import default_rent_usd_per_gpu_hour
+from gpuplan.units import HOURS_PER_YEAR, SECONDS_PER_HOUR, TOKENS_PER_MILLION
 
-HOURS_PER_YEAR = 365.25 * 24.0
-SECONDS_PER_HOUR = 3600.0
-TOKENS_PER_MILLION = 1e6
 #: Reference cluster for the default owned GPU-hour price [GPUs] (the Latent Space 1,024-H100
 #: anchor of the fabric cost; one to four DGX SuperPOD scalable units).
 REFERENCE_CLUSTER_GPUS = 1024

@@ -22,9 +22,8 @@ from gpuplan.errors import UserError
 from gpuplan.money._catalog import Assumptions, get_catalog
 from gpuplan.money.cluster_source import get_cluster, pick_system
 from gpuplan.money.region import check_purchase_allowed, region_entry
+from gpuplan.units import HOURS_PER_YEAR, SECONDS_PER_DAY
 
-HOURS_PER_YEAR = 365.25 * 24.0
-SECONDS_PER_DAY = 86400.0
 #: Training tokens per parameter when no token count is given (Chinchilla, Hoffmann et al.
 #: 2022).
 CHINCHILLA_TOKENS_PER_PARAM = 20.0

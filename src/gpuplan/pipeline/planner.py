@@ -15,9 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from gpuplan.catalog import Catalog, load_catalog
 from gpuplan.errors import UserError
 from gpuplan.pipeline.scenario import HardwareOption, OptionDemand, Scenario, demand
-
-MONTHS_PER_YEAR = 12
-SECONDS_PER_YEAR = 365.0 * 86400.0
+from gpuplan.units import SECONDS_PER_YEAR
 
 
 class OptionResult(BaseModel):

@@ -21,9 +21,8 @@ from gpuplan.errors import UserError
 from gpuplan.money.finance import LoanTerms
 from gpuplan.money.risk import Dist
 from gpuplan.textfile import NoAliasSafeLoader
+from gpuplan.units import HOURS_PER_YEAR
 
-HOURS_PER_YEAR = 8760.0
-DAYS_PER_YEAR = 365.0
 #: Largest scenario file accepted [bytes].
 MAX_SCENARIO_BYTES = 2 * 2**20
 #: GPU counts tried when a training workload gives a deadline instead of a count: powers of two.

@@ -28,10 +28,8 @@ import math
 from itertools import accumulate
 from typing import Any
 
-#: Money axes are drawn in million USD.
-USD_PER_MUSD = 1e6
-#: Power axes are drawn in kW.
-W_PER_KW = 1e3
+from gpuplan.units import USD_PER_MUSD, W_PER_KW
+
 #: plotly's default qualitative palette (D3 category10), so own/rent lines of one option share
 #: a colour.
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",

@@ -5,9 +5,10 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from gpuplan.units import TERA
+
 GB = 1e9
 TB = 1e12
-TERA = 1e12
 
 
 #: Width used when stdout is not a terminal (logs, pipes, the README's pasted output).

@@ -21,9 +21,9 @@ from gpuplan.errors import UserError
 from gpuplan.money._catalog import cost, get_catalog
 from gpuplan.money.region import region_entry, training_emissions_tco2e
 from gpuplan.money.runs import epoch_amortised_cost_usd, training_run_cost_usd
+from gpuplan.units import DAYS_PER_YEAR
 
 CASES_FILE = Path(__file__).resolve().parent / "money_cases.yaml"
-DAYS_PER_YEAR = 365.25
 
 
 class _Case(BaseModel):
