@@ -7,7 +7,23 @@ from collections.abc import Iterable
 
 
 class UserError(ValueError):
-    """A mistake in what the user asked for (unknown name, impossible layout, bad file)."""
+    """A mistake in what the user asked for (unknown name, impossible layout, bad file).
+
+    Model code names the offending input by its parameter name (``field="global_batch_tokens"``)
+    and starts the message with it; the CLI shows it as the flag (``--global-batch-tokens``) and
+    the web API as the field, so no stage below the interfaces knows the flag names.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+    def as_flag_message(self) -> str:
+        """The message with its leading parameter name written as the CLI flag."""
+        msg = str(self)
+        if self.field and msg.startswith(self.field):
+            return "--" + self.field.replace("_", "-") + msg[len(self.field):]
+        return msg
 
 
 def unknown_name(kind: str, name: str, known: Iterable[str]) -> UserError:

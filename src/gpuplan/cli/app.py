@@ -79,7 +79,7 @@ def handle_errors(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except UserError as e:
-            typer.echo(f"gpuplan: error: {e}", err=True)
+            typer.echo(f"gpuplan: error: {e.as_flag_message()}", err=True)
             raise typer.Exit(2) from None
 
     return wrapper
