@@ -89,7 +89,7 @@ def _write(tmp_path, data, name="over.yaml"):
 def test_overlay_overrides_price_and_adds_gpu(tmp_path, cat):
     p = _write(tmp_path, {"accelerators": [
         {"id": "h100-sxm", "price_usd": {"value": 22000.0, "source": "quote from vendor X",
-                                         "as_of": "2026-11"}},
+                                         "as_of": "2026-11", "usd_year": 2026}},
         {"id": "my-npu", "name": "My NPU", "vendor": "acme",
          "memory_bytes": {"value": 64e9, "source": "datasheet", "as_of": "2026"},
          "hbm_bandwidth_bytes_per_s": {"value": 2e12, "source": "datasheet", "as_of": "2026"},
@@ -103,10 +103,18 @@ def test_overlay_overrides_price_and_adds_gpu(tmp_path, cat):
 
 
 @pytest.mark.parametrize("entry,msg", [
-    ({"id": "h100-sxm", "price_usd": {"value": -5.0, "source": "x quote", "as_of": "2026"}},
-     "price_usd"),
-    ({"id": "h100-sxm", "price_usd": {"value": 5.0, "source": "x quote", "as_of": "yesterday"}},
-     "as_of"),
+    ({"id": "h100-sxm", "price_usd": {"value": -5.0, "source": "x quote", "as_of": "2026",
+                                      "usd_year": 2026}}, "price_usd.value"),
+    ({"id": "h100-sxm", "price_usd": {"value": 5.0, "source": "x quote", "as_of": "yesterday",
+                                      "usd_year": 2026}}, "as_of"),
+    # a USD value without the year of its dollars, or with an implausible one
+    ({"id": "h100-sxm", "price_usd": {"value": 5.0, "source": "x quote", "as_of": "2026"}},
+     "price_usd.usd_year: Field required"),
+    ({"id": "h100-sxm", "price_usd": {"value": 5.0, "source": "x quote", "as_of": "2026",
+                                      "usd_year": 26}}, "price_usd.usd_year"),
+    # a currency year on a value that is not in USD is an unknown key
+    ({"id": "h100-sxm", "tdp_w": {"value": 700.0, "source": "datasheet", "as_of": "2026",
+                                  "usd_year": 2026}}, "tdp_w.usd_year"),
     ({"id": "h100-sxm", "colour": "green"}, "colour"),
     ({"id": "new-gpu", "name": "x"}, "new-gpu"),
 ])
@@ -144,6 +152,100 @@ def test_env_overlay(tmp_path, monkeypatch):
     from gpuplan.catalog import load_catalog
 
     p = _write(tmp_path, {"accelerators": [
-        {"id": "b200", "price_usd": {"value": 31000.0, "source": "quote", "as_of": "2026-10"}}]})
+        {"id": "b200", "price_usd": {"value": 31000.0, "source": "quote", "as_of": "2026-10",
+                                     "usd_year": 2026}}]})
     monkeypatch.setenv("GPUPLAN_CATALOG", str(p))
     assert load_catalog().accelerators["b200"].price_usd.value == 31000.0
+
+
+# -- currency years --------------------------------------------------------------------------
+#: Built-in USD values whose currency year differs from the year of their as_of, because the
+#: source states the dollars' year: (section, entry id, field) -> year. None today.
+STATED_USD_YEARS: dict[tuple[str, str, str], int] = {}
+
+
+def _usd_fields(model):
+    """(field name, value) of every field of a catalog entry whose name says it is in USD."""
+    for name in type(model).model_fields:
+        if "usd" in name:
+            yield name, getattr(model, name)
+
+
+def test_every_schema_usd_field_carries_its_currency_year():
+    # A field named *_usd* in any catalog schema must be a SourcedUsd (so usd_year is required).
+    import typing
+
+    from gpuplan.catalog import _extension_sections
+    from gpuplan.catalog.schema import Accelerator, SourcedUsd, System
+
+    classes = [Accelerator, System, *_extension_sections().values()]
+    checked = 0
+    for cls in classes:
+        for name, field in cls.model_fields.items():
+            if "usd" not in name:
+                continue
+            args = typing.get_args(field.annotation) or (field.annotation,)
+            assert SourcedUsd in args, f"{cls.__name__}.{name} is {field.annotation}"
+            checked += 1
+    assert checked >= 16  # price_usd x 6, cloud prices x 4, region prices x 3, costs x 4
+
+
+def test_every_builtin_usd_value_has_its_currency_year():
+    from gpuplan.catalog import CORE_SECTIONS, sections
+    from gpuplan.catalog.schema import USD_YEAR_MAX, USD_YEAR_MIN, SourcedUsd
+
+    c = build_catalog()
+    n = 0
+    for sec in sections():
+        entries = getattr(c, sec) if sec in CORE_SECTIONS else c.section(sec)
+        for eid, entry in entries.items():
+            for name, v in _usd_fields(entry):
+                if v is None:
+                    continue
+                assert isinstance(v, SourcedUsd), (sec, eid, name)
+                assert USD_YEAR_MIN <= v.usd_year <= USD_YEAR_MAX
+                expected = STATED_USD_YEARS.get((sec, eid, name), int(v.as_of[:4]))
+                assert v.usd_year == expected, (sec, eid, name, v.as_of, v.usd_year)
+                n += 1
+    # 11 accelerator + 5 system + 4 network prices, 47 cloud rates, 6 region prices, 18 costs
+    assert n == 91
+
+
+def test_usd_year_in_a_cost_overlay(tmp_path):
+    # costs: the usd_* value fields need usd_year; the other value fields refuse it
+    ok = {"id": "rack", "name": "Rack", "category": "facility",
+          "usd_per_unit": {"value": 3500.0, "source": "quote", "as_of": "2026-02",
+                           "usd_year": 2026}}
+    c = build_catalog([_write(tmp_path, {"costs": [ok]})])
+    assert c.entry("costs", "rack").usd_per_unit.usd_year == 2026
+    missing = dict(ok, usd_per_unit={"value": 3500.0, "source": "quote", "as_of": "2026-02"})
+    with pytest.raises(UserError, match="usd_per_unit.usd_year"):
+        build_catalog([_write(tmp_path, {"costs": [missing]}, "missing.yaml")])
+    frac = {"id": "spares", "name": "Spares", "category": "opex",
+            "fraction": {"value": 0.03, "source": "judgement", "as_of": "2026",
+                         "usd_year": 2026}}
+    with pytest.raises(UserError, match="fraction.usd_year"):
+        build_catalog([_write(tmp_path, {"costs": [frac]}, "frac.yaml")])
+
+
+def test_overlay_replaces_a_sourced_value_whole(tmp_path, cat):
+    # A quote keeps nothing of the built-in figure: not its note, not its currency year.
+    builtin = cat.accelerators["a100-40gb"].price_usd
+    assert builtin.usd_year == 2020 and builtin.note
+    p = _write(tmp_path, {"accelerators": [{"id": "a100-40gb", "price_usd": {
+        "value": 9000.0, "source": "quote", "as_of": "2026-01", "usd_year": 2025}}]})
+    q = build_catalog([p]).accelerators["a100-40gb"].price_usd
+    assert (q.value, q.source, q.usd_year, q.note) == (9000.0, "quote", 2025, "")
+
+
+def test_docs_overlay_example_loads(tmp_path):
+    # The overlay shown in docs/catalog.md is valid as printed.
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "docs" / "catalog.md").read_text(encoding="utf-8")
+    block = re.search(r"```yaml\n(accelerators:.*?)```", text, re.S).group(1)
+    c = build_catalog([_write(tmp_path, yaml.safe_load(block))])
+    quote = c.accelerators["h100-sxm"].price_usd
+    assert (quote.value, quote.usd_year) == (22000.0, 2026)
+    assert c.accelerators["my-npu"].peak("bf16") == 5.0e14

@@ -5,6 +5,8 @@ or the ``GPUPLAN_CATALOG`` environment variable, several paths separated by ``os
 an entry whose ``id`` exists is merged field by field over the built-in one (override a price
 with a quote), a new ``id`` is added (a GPU the catalog lacks). The merged result is validated by
 the pydantic schema; a bad file is reported on one line naming the file, the entry and the field.
+A sourced number (a mapping with a ``value``) is replaced whole, never merged key by key, so a
+quote never inherits the built-in figure's source, note or currency year.
 """
 
 from __future__ import annotations
@@ -13,15 +15,36 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from gpuplan.errors import UserError, unknown_name
 
+if TYPE_CHECKING:
+    from pydantic import BaseModel, ValidationError
+
+    from gpuplan.catalog.schema import Accelerator, Fabric, Model, Reliability, System
+    from gpuplan.catalog.schema_cluster import (
+        Appliance,
+        ClusterRules,
+        CoolingType,
+        FacilityType,
+        Network,
+        Nic,
+        Switch,
+        SystemLayout,
+        Transceiver,
+    )
+    from gpuplan.catalog.schema_money import CloudModel, CostModel, RegionModel
+
 DATA_DIR = Path(__file__).parent / "data"
 CORE_SECTIONS = ("accelerators", "systems", "models", "fabrics", "reliability")
+#: Key that marks a mapping as one sourced number (replaced whole by an overlay).
+_VALUE_KEY = "value"
+#: Key whose mapping (a model's HF config) an overlay replaces whole.
+_CONFIG_KEY = "config"
 
 
-def _extension_sections() -> dict:
+def _extension_sections() -> dict[str, type[BaseModel]]:
     from gpuplan.catalog.schema_cluster import CLUSTER_SECTIONS
     from gpuplan.catalog.schema_money import MONEY_SECTIONS
 
@@ -31,9 +54,12 @@ def _extension_sections() -> dict:
 def sections() -> tuple[str, ...]:
     """Every catalog section: the core ones and those the cluster and money stages add."""
     return CORE_SECTIONS + tuple(_extension_sections())
+
+
 ENV_VAR = "GPUPLAN_CATALOG"
 #: Largest catalog file accepted [bytes]; a catalog is text, not a data dump.
 MAX_CATALOG_FILE_BYTES = 8 * 2**20
+
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     from gpuplan.textfile import parse_yaml, read_user_text
@@ -60,16 +86,19 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` merged into ``base`` key by key; sourced numbers and configs are replaced whole."""
     out = dict(base)
     for k, v in over.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict) and k != "config":
+        if (isinstance(v, dict) and isinstance(out.get(k), dict) and k != _CONFIG_KEY
+                and _VALUE_KEY not in v):
             out[k] = _deep_merge(out[k], v)
         else:
             out[k] = v
     return out
 
 
-def _format_validation_error(path: str, section: str, entry_id: str, err: Any) -> str:
+def _format_validation_error(path: str, section: str, entry_id: str,
+                             err: ValidationError) -> str:
     first = err.errors()[0]
     loc = ".".join(str(x) for x in first.get("loc", ()))
     return f"{path}: {section} entry {entry_id!r}, field {loc or '(entry)'}: {first.get('msg')}"
@@ -83,7 +112,7 @@ class Catalog:
     ``origin`` maps (section, id) to the file the entry was last defined in.
     """
 
-    def __init__(self, files: list[Path]):
+    def __init__(self, files: list[Path]) -> None:
         self._files = files
         self._index = {p: _top_level_keys(p) for p in files}
         self._parsed: dict[Path, dict[str, Any]] = {}
@@ -111,14 +140,29 @@ class Catalog:
                                                  self)
         return self._done[name]
 
-    accelerators = property(lambda self: self._section("accelerators"))
-    systems = property(lambda self: self._section("systems"))
-    models = property(lambda self: self._section("models"))
-    fabrics = property(lambda self: self._section("fabrics"))
-    reliability = property(lambda self: self._section("reliability"))
+    @property
+    def accelerators(self) -> dict[str, Accelerator]:
+        return self._section("accelerators")
 
     @property
-    def extra(self) -> dict[str, dict[str, Any]]:
+    def systems(self) -> dict[str, System]:
+        return self._section("systems")
+
+    @property
+    def models(self) -> dict[str, Model]:
+        return self._section("models")
+
+    @property
+    def fabrics(self) -> dict[str, Fabric]:
+        return self._section("fabrics")
+
+    @property
+    def reliability(self) -> dict[str, Reliability]:
+        return self._section("reliability")
+
+    @property
+    def extra(self) -> dict[str, dict[str, BaseModel]]:
+        """Every extension (cluster and money) section, by name."""
         return {s: self._section(s) for s in sections() if s not in CORE_SECTIONS}
 
     def validate_all(self) -> None:
@@ -127,8 +171,14 @@ class Catalog:
             self._section(s)
 
     # -- look-ups ------------------------------------------------------------------------------
-    def accelerator(self, name: str):
-        """Accelerator by catalog id, or from a YAML file in the accelerator format."""
+    def accelerator(self, name: str) -> Accelerator:
+        """Accelerator by catalog id, or from a YAML file in the accelerator format.
+
+        Parameters
+        ----------
+        name : str
+            Catalog id (any case) or path of a one-accelerator YAML file [—].
+        """
         key = name.lower()
         if key in self.accelerators:
             return self.accelerators[key]
@@ -140,38 +190,153 @@ class Catalog:
             return next(iter(extra.accelerators.values()))
         raise unknown_name("GPU", name, self.accelerators)
 
-    def system(self, name: str):
+    def system(self, name: str) -> System:
+        """System by catalog id.
+
+        Parameters
+        ----------
+        name : str
+            Catalog id (any case) [—].
+        """
         key = name.lower()
         if key in self.systems:
             return self.systems[key]
         raise unknown_name("system", name, self.systems)
 
+    # One overload per extension section, so that callers get the entry's model type.
+    @overload
+    def section(self, name: Literal["switches"]) -> dict[str, Switch]: ...
+    @overload
+    def section(self, name: Literal["transceivers"]) -> dict[str, Transceiver]: ...
+    @overload
+    def section(self, name: Literal["nics"]) -> dict[str, Nic]: ...
+    @overload
+    def section(self, name: Literal["networks"]) -> dict[str, Network]: ...
+    @overload
+    def section(self, name: Literal["appliances"]) -> dict[str, Appliance]: ...
+    @overload
+    def section(self, name: Literal["system_layouts"]) -> dict[str, SystemLayout]: ...
+    @overload
+    def section(self, name: Literal["facility_types"]) -> dict[str, FacilityType]: ...
+    @overload
+    def section(self, name: Literal["cooling_types"]) -> dict[str, CoolingType]: ...
+    @overload
+    def section(self, name: Literal["cluster_rules"]) -> dict[str, ClusterRules]: ...
+    @overload
+    def section(self, name: Literal["clouds"]) -> dict[str, CloudModel]: ...
+    @overload
+    def section(self, name: Literal["regions"]) -> dict[str, RegionModel]: ...
+    @overload
+    def section(self, name: Literal["costs"]) -> dict[str, CostModel]: ...
+    @overload
+    def section(self, name: str) -> dict[str, BaseModel]: ...
+
     def section(self, name: str) -> dict[str, Any]:
-        """Entries of a section (e.g. 'switches', 'clouds', 'regions') by id."""
+        """Entries of a section (e.g. 'switches', 'clouds', 'regions') by id.
+
+        Parameters
+        ----------
+        name : str
+            A section name (:func:`sections`) [—].
+
+        Raises
+        ------
+        KeyError
+            ``name`` is not a section.
+        """
         if name not in sections():
             raise KeyError(name)
         return self._section(name)
 
-    def entry(self, section: str, name: str, kind: str | None = None):
-        """One entry of an extension section; unknown ids are a UserError with suggestions."""
+    @overload
+    def entry(self, section: Literal["switches"], name: str, kind: str | None = None
+              ) -> Switch: ...
+    @overload
+    def entry(self, section: Literal["transceivers"], name: str, kind: str | None = None
+              ) -> Transceiver: ...
+    @overload
+    def entry(self, section: Literal["nics"], name: str, kind: str | None = None) -> Nic: ...
+    @overload
+    def entry(self, section: Literal["networks"], name: str, kind: str | None = None
+              ) -> Network: ...
+    @overload
+    def entry(self, section: Literal["appliances"], name: str, kind: str | None = None
+              ) -> Appliance: ...
+    @overload
+    def entry(self, section: Literal["system_layouts"], name: str, kind: str | None = None
+              ) -> SystemLayout: ...
+    @overload
+    def entry(self, section: Literal["facility_types"], name: str, kind: str | None = None
+              ) -> FacilityType: ...
+    @overload
+    def entry(self, section: Literal["cooling_types"], name: str, kind: str | None = None
+              ) -> CoolingType: ...
+    @overload
+    def entry(self, section: Literal["cluster_rules"], name: str, kind: str | None = None
+              ) -> ClusterRules: ...
+    @overload
+    def entry(self, section: Literal["clouds"], name: str, kind: str | None = None
+              ) -> CloudModel: ...
+    @overload
+    def entry(self, section: Literal["regions"], name: str, kind: str | None = None
+              ) -> RegionModel: ...
+    @overload
+    def entry(self, section: Literal["costs"], name: str, kind: str | None = None
+              ) -> CostModel: ...
+    @overload
+    def entry(self, section: str, name: str, kind: str | None = None) -> BaseModel: ...
+
+    def entry(self, section: str, name: str, kind: str | None = None) -> Any:
+        """One entry of an extension section; unknown ids are a UserError with suggestions.
+
+        Parameters
+        ----------
+        section : str
+            A section name (:func:`sections`) [—].
+        name : str
+            The entry's id (any case) [—].
+        kind : str, optional
+            What the entry is called in the error message (default: the section name less its
+            final ``s``) [—].
+        """
         entries = self.section(section)
         key = name.lower()
         if key in entries:
             return entries[key]
         raise unknown_name(kind or section.rstrip("s"), name, entries)
 
-    def fabric_for(self, accelerator_id: str, scope: str):
-        """The measured fabric of ``scope`` for an accelerator, or None."""
+    def fabric_for(self, accelerator_id: str, scope: str) -> Fabric | None:
+        """The measured fabric of ``scope`` for an accelerator, or None.
+
+        Parameters
+        ----------
+        accelerator_id : str
+            Catalog id of the accelerator [—].
+        scope : {'scale_up', 'scale_out'}
+            Which fabric [—].
+        """
         for f in self.fabrics.values():
             if f.scope == scope and accelerator_id in f.accelerators:
                 return f
         return None
 
-    def systems_for(self, accelerator_id: str) -> list[Any]:
+    def systems_for(self, accelerator_id: str) -> list[System]:
+        """Every catalog system built from ``accelerator_id``.
+
+        Parameters
+        ----------
+        accelerator_id : str
+            Catalog id of the accelerator [—].
+        """
         return [s for s in self.systems.values() if s.accelerator == accelerator_id]
 
-    def model(self, name: str):
+    def model(self, name: str) -> tuple[str, dict[str, Any], Model | None]:
         """Model by catalog id, by HF repo id present in the catalog, or from a config.json path.
+
+        Parameters
+        ----------
+        name : str
+            Catalog id, HF repo id in the catalog, or path of a ``config.json`` (or its folder) [—].
 
         Returns
         -------
@@ -197,6 +362,13 @@ class Catalog:
 def build_catalog(overlays: list[Path] | tuple[Path, ...] = (), *,
                   include_builtin: bool = True) -> Catalog:
     """Load the built-in catalog, merge ``overlays`` in order, validate everything.
+
+    Parameters
+    ----------
+    overlays : sequence of Path
+        User catalog files merged over the built-in one, in order [—].
+    include_builtin : bool
+        Start from the built-in catalog (False: only the overlays) [—].
 
     Raises
     ------
@@ -239,9 +411,9 @@ def _validate_section(sec: str, entries: dict[str, Any], origin: dict[tuple[str,
 
     from gpuplan.catalog import schema
 
-    classes = {"accelerators": schema.Accelerator, "systems": schema.System,
-               "models": schema.Model, "fabrics": schema.Fabric,
-               "reliability": schema.Reliability}
+    classes: dict[str, type[BaseModel]] = {
+        "accelerators": schema.Accelerator, "systems": schema.System, "models": schema.Model,
+        "fabrics": schema.Fabric, "reliability": schema.Reliability}
     if sec not in classes:  # the cluster and money sections: their schemas load only if used
         classes = _extension_sections()
     out: dict[str, Any] = {}
@@ -271,7 +443,13 @@ def _cached(overlays: tuple[str, ...]) -> Catalog:
 
 
 def load_catalog(overlays: list[str | Path] | tuple[str | Path, ...] | None = None) -> Catalog:
-    """The catalog with the user's overlays (arguments, then ``GPUPLAN_CATALOG``) merged in."""
+    """The catalog with the user's overlays (arguments, then ``GPUPLAN_CATALOG``) merged in.
+
+    Parameters
+    ----------
+    overlays : sequence of str or Path, optional
+        User catalog files, merged before those in ``GPUPLAN_CATALOG`` [—].
+    """
     paths = [str(p) for p in (overlays or ())]
     env = os.environ.get(ENV_VAR, "")
     paths += [p for p in env.split(os.pathsep) if p]

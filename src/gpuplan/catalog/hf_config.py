@@ -19,6 +19,11 @@ MAX_CONFIG_BYTES = 16 * 2**20
 def load_config_file(path: str | Path) -> dict[str, Any]:
     """Read a ``config.json`` file, or the ``config.json`` inside a folder.
 
+    Parameters
+    ----------
+    path : str or Path
+        A ``config.json`` file, or a folder holding one [—].
+
     Raises
     ------
     UserError

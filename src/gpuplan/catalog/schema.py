@@ -2,8 +2,10 @@
 
 Every number in the catalog is a :class:`Sourced` value: the value in the base unit named by the
 field (``_bytes``, ``_w``, ``_flops_per_s``, ``_usd`` ...), the public source it was read in and
-the date it refers to (``as_of``). Models are stored as the fields of their Hugging Face
-``config.json`` plus the repository id they were read from.
+the date it refers to (``as_of``). A value in US dollars is a :class:`SourcedUsd`, which also
+carries ``usd_year``, the year whose dollars it is in (a label: no deflation is applied). Models
+are stored as the fields of their Hugging Face ``config.json`` plus the repository id they were
+read from.
 
 All models forbid unknown keys (``extra="forbid"``) so that a typo in a user's overlay file is an
 error that names the field, not a silently ignored value.
@@ -22,6 +24,24 @@ AS_OF_PATTERN = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])(-([0-2]\d|3[01]))?|-H[12]|-
 
 #: Tensor dtypes for which a dense peak FLOP/s (or OP/s for int8) may be given.
 PeakDtype = Literal["fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8", "fp4"]
+#: Range of accepted currency years of a USD value [year]: wide enough for any price an AI
+#: infrastructure plan uses (the built-in catalog spans 2020-2026), narrow enough to catch a typo.
+USD_YEAR_MIN = 2000
+USD_YEAR_MAX = 2050
+
+
+def as_of_text(v: object) -> str:
+    """``v`` as an ``as_of`` string, or ValueError naming the accepted formats.
+
+    Parameters
+    ----------
+    v : object
+        The date as read from YAML (a string, or an int for a bare year) [—].
+    """
+    s = str(v)
+    if not AS_OF_PATTERN.match(s):
+        raise ValueError(f"as_of {s!r} is not YYYY, YYYY-MM, YYYY-MM-DD, YYYY-Hn or YYYY-Qn")
+    return s
 
 
 class _Strict(BaseModel):
@@ -57,11 +77,22 @@ class Sourced(_Strict):
 
     @field_validator("as_of", mode="before")
     @classmethod
-    def _date(cls, v: Any) -> str:
-        s = str(v)
-        if not AS_OF_PATTERN.match(s):
-            raise ValueError(f"as_of {s!r} is not YYYY, YYYY-MM, YYYY-MM-DD, YYYY-Hn or YYYY-Qn")
-        return s
+    def _date(cls, v: object) -> str:
+        return as_of_text(v)
+
+
+class SourcedUsd(Sourced):
+    """A sourced amount in US dollars, with the year of the dollars.
+
+    Attributes
+    ----------
+    usd_year : int
+        The year whose (nominal) dollars ``value`` is in [year]: the year of ``as_of`` unless the
+        source states another (e.g. a figure given in 2023 dollars). A label only: gpuplan adds
+        and compares USD values as they are, without converting between years.
+    """
+
+    usd_year: int = Field(ge=USD_YEAR_MIN, le=USD_YEAR_MAX)
 
 
 class SourcedFraction(Sourced):
@@ -88,7 +119,10 @@ class SourcedText(_Strict):
     source: str = Field(min_length=3)
     as_of: str
 
-    _date = field_validator("as_of", mode="before")(Sourced._date.__func__)  # type: ignore[attr-defined]
+    @field_validator("as_of", mode="before")
+    @classmethod
+    def _date(cls, v: object) -> str:
+        return as_of_text(v)
 
 
 class Accelerator(_Strict):
@@ -112,7 +146,10 @@ class Accelerator(_Strict):
     scale_up_bandwidth_bytes_per_s: Sourced | None = None
     scale_up_domain_size: SourcedCount | None = None
     scale_out_bandwidth_bytes_per_s: Sourced | None = None
-    price_usd: Sourced | None = None
+    host_link_bytes_per_s: Sourced | None = Field(
+        default=None, description="One direction of the accelerator's link to host memory "
+        "(PCIe x16 of its generation after line coding, or a chip-to-chip link).")
+    price_usd: SourcedUsd | None = None
     export_control: SourcedText | None = None
     matmul_efficiency: dict[PeakDtype, SourcedFraction] = Field(
         default_factory=dict,
@@ -133,7 +170,13 @@ class Accelerator(_Strict):
         return self
 
     def peak(self, dtype: str) -> float:
-        """Dense peak for ``dtype`` [FLOP/s]; bf16 and fp16 stand in for each other."""
+        """Dense peak for ``dtype`` [FLOP/s]; bf16 and fp16 stand in for each other.
+
+        Parameters
+        ----------
+        dtype : str
+            Tensor dtype (``bf16``, ``fp8`` ...) [—].
+        """
         table = self.peak_flops_per_s
         if dtype in table:
             return table[dtype].value
@@ -156,7 +199,7 @@ class System(_Strict):
     compute_nics: SourcedCount | None = None
     compute_nic_bandwidth_bytes_per_s: Sourced | None = None
     host_memory_bytes: Sourced | None = None
-    price_usd: Sourced | None = None
+    price_usd: SourcedUsd | None = None
     notes: str = ""
 
 
@@ -171,7 +214,10 @@ class Model(_Strict):
     config: dict[str, Any]
     notes: str = ""
 
-    _date = field_validator("as_of", mode="before")(Sourced._date.__func__)  # type: ignore[attr-defined]
+    @field_validator("as_of", mode="before")
+    @classmethod
+    def _date(cls, v: object) -> str:
+        return as_of_text(v)
 
 
 class CollectivePerf(_Strict):

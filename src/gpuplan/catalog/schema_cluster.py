@@ -36,7 +36,13 @@ from typing import Literal
 
 from pydantic import Field
 
-from gpuplan.catalog.schema import Sourced, SourcedCount, SourcedFraction, _Strict
+from gpuplan.catalog.schema import (
+    Sourced,
+    SourcedCount,
+    SourcedFraction,
+    SourcedUsd,
+    _Strict,
+)
 
 _ID = r"^[a-z0-9][a-z0-9.\-]*$"
 
@@ -58,7 +64,7 @@ class Switch(_Strict):
     max_power_w: Sourced = Field(description="maximum, with optical modules in every cage [W]")
     typical_power_w: Sourced | None = Field(default=None, description="typical, passive cables "
                                             "(optics counted separately) [W]")
-    price_usd: Sourced | None = None
+    price_usd: SourcedUsd | None = None
     notes: str = ""
 
 
@@ -67,7 +73,7 @@ class Transceiver(_Strict):
     name: str
     ports: SourcedCount = Field(description="logical links carried by one module")
     power_w: Sourced
-    price_usd: Sourced | None = None
+    price_usd: SourcedUsd | None = None
     notes: str = ""
 
 
@@ -76,7 +82,7 @@ class Nic(_Strict):
     name: str
     bandwidth_bytes_per_s: Sourced
     power_w: Sourced
-    price_usd: Sourced | None = None
+    price_usd: SourcedUsd | None = None
     notes: str = ""
 
 
@@ -124,7 +130,7 @@ class Appliance(_Strict):
     read_bytes_per_s: Sourced | None = None
     write_bytes_per_s: Sourced | None = None
     usable_bytes: Sourced | None = None
-    price_usd: Sourced | None = None
+    price_usd: SourcedUsd | None = None
     notes: str = ""
 
 

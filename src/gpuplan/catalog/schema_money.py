@@ -18,16 +18,25 @@ Three extension sections (registered in :data:`MONEY_SECTIONS`):
 
 Every number is a :class:`~gpuplan.catalog.schema.Sourced` value in the base unit named by its
 key (``_usd_per_gpu_hour``, ``_usd_per_kwh``, ``_kg_co2_per_kwh``, ``_usd_per_w``, ``_usd_per_byte``
-...). Fractions and rates are plain fractions (0.0395, not 3.95 %). Unknown keys are errors.
+...); every USD value is a :class:`~gpuplan.catalog.schema.SourcedUsd`, which also names the year
+of its dollars (``usd_year``). Fractions and rates are plain fractions (0.0395, not 3.95 %).
+Unknown keys are errors.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
-from gpuplan.catalog.schema import AS_OF_PATTERN, Sourced, SourcedCount, SourcedFraction, _Strict
+from gpuplan.catalog.schema import (
+    AS_OF_PATTERN,
+    Sourced,
+    SourcedCount,
+    SourcedFraction,
+    SourcedUsd,
+    _Strict,
+)
 
 _ID = r"^[a-z0-9][a-z0-9.\-]*$"
 
@@ -51,11 +60,11 @@ class CloudModel(_Strict):
     kind : {"hyperscaler", "neocloud", "market", "assumption"}
     accelerator : str
         Accelerator id (``accelerators`` section).
-    on_demand_usd_per_gpu_hour : Sourced
+    on_demand_usd_per_gpu_hour : SourcedUsd
         On-demand (or index, or stated) price [USD per accelerator-hour].
-    reserved_1yr_usd_per_gpu_hour, reserved_3yr_usd_per_gpu_hour : Sourced, optional
+    reserved_1yr_usd_per_gpu_hour, reserved_3yr_usd_per_gpu_hour : SourcedUsd, optional
         Committed-use prices [USD per accelerator-hour]; every hour of the term is paid.
-    egress_usd_per_byte : Sourced, optional
+    egress_usd_per_byte : SourcedUsd, optional
         Data transfer out to the internet [USD per byte].
     default : bool
         The accelerator's reference rental price (used when the user gives none).
@@ -67,15 +76,21 @@ class CloudModel(_Strict):
     kind: Literal["hyperscaler", "neocloud", "market", "assumption"]
     accelerator: str
     gpus_per_instance: SourcedCount | None = None
-    on_demand_usd_per_gpu_hour: Sourced
-    reserved_1yr_usd_per_gpu_hour: Sourced | None = None
-    reserved_3yr_usd_per_gpu_hour: Sourced | None = None
-    egress_usd_per_byte: Sourced | None = None
+    on_demand_usd_per_gpu_hour: SourcedUsd
+    reserved_1yr_usd_per_gpu_hour: SourcedUsd | None = None
+    reserved_3yr_usd_per_gpu_hour: SourcedUsd | None = None
+    egress_usd_per_byte: SourcedUsd | None = None
     default: bool = False
     notes: str = ""
 
-    def price(self, term: str) -> Sourced | None:
-        """The price of ``term`` (``on_demand``, ``reserved_1yr``, ``reserved_3yr``) or None."""
+    def price(self, term: str) -> SourcedUsd | None:
+        """The price of ``term`` (``on_demand``, ``reserved_1yr``, ``reserved_3yr``) or None.
+
+        Parameters
+        ----------
+        term : {'on_demand', 'reserved_1yr', 'reserved_3yr'}
+            Commitment term [—].
+        """
         return {"on_demand": self.on_demand_usd_per_gpu_hour,
                 "reserved_1yr": self.reserved_1yr_usd_per_gpu_hour,
                 "reserved_3yr": self.reserved_3yr_usd_per_gpu_hour}[term]
@@ -107,7 +122,7 @@ class ExportRule(_Strict):
 
     @field_validator("as_of", "effective_from", "effective_until", mode="before")
     @classmethod
-    def _date(cls, v):
+    def _date(cls, v: object) -> str | None:
         if v is None:
             return v
         s = str(v)
@@ -121,10 +136,10 @@ class RegionModel(_Strict):
 
     id: str = Field(pattern=_ID)
     name: str
-    electricity_usd_per_kwh: Sourced
+    electricity_usd_per_kwh: SourcedUsd
     grid_kg_co2_per_kwh: Sourced
-    colocation_usd_per_kw_month: Sourced | None = None
-    facility_build_usd_per_w: Sourced | None = None
+    colocation_usd_per_kw_month: SourcedUsd | None = None
+    facility_build_usd_per_w: SourcedUsd | None = None
     export_rules: list[ExportRule] = Field(default_factory=list)
     notes: str = ""
 
@@ -142,7 +157,7 @@ class CostModel(_Strict):
     ``usd_per_year`` [USD per year], ``fte_per_w`` [full-time staff per watt of IT load],
     ``fraction`` [share], ``fraction_per_year`` [share per year], ``rate_per_year`` [interest
     rate per year], ``years`` [years], ``ratio`` [dimensionless], ``ooms_per_year`` [orders of
-    magnitude per year].
+    magnitude per year]. The four ``usd_*`` fields also carry ``usd_year``.
 
     ``included_in`` names what already pays for the item (e.g. NICs inside the server price):
     such a bill-of-materials line costs nothing extra. ``categories`` are the bill-of-materials
@@ -155,10 +170,10 @@ class CostModel(_Strict):
     categories: list[BomCategory] = Field(default_factory=list)
     bom_match: list[str] = Field(default_factory=list)
     judgement: bool = False
-    usd_per_unit: Sourced | None = None
-    usd_per_byte: Sourced | None = None
-    usd_per_w: Sourced | None = None
-    usd_per_year: Sourced | None = None
+    usd_per_unit: SourcedUsd | None = None
+    usd_per_byte: SourcedUsd | None = None
+    usd_per_w: SourcedUsd | None = None
+    usd_per_year: SourcedUsd | None = None
     fte_per_w: Sourced | None = None
     fraction: SourcedFraction | None = None
     fraction_per_year: SourcedFraction | None = None
@@ -196,13 +211,16 @@ class CostModel(_Strict):
 
     @property
     def value(self) -> float:
+        """The value of the one value field (0 for an ``included_in`` entry)."""
         s = self.sourced
         return 0.0 if s is None else s.value
 
     @property
     def bom_categories(self) -> list[str]:
+        """Bill-of-materials categories whose lines this entry may price."""
         return list(self.categories) or [self.category]
 
 
 #: section name -> pydantic model of one entry (each entry has an `id`).
-MONEY_SECTIONS: dict = {"clouds": CloudModel, "regions": RegionModel, "costs": CostModel}
+MONEY_SECTIONS: dict[str, type[BaseModel]] = {
+    "clouds": CloudModel, "regions": RegionModel, "costs": CostModel}

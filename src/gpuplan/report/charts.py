@@ -1,6 +1,7 @@
 """Plotly figures of a plan, as plain dicts (``{"data": [...], "layout": {...}}``).
 
-Every function takes a :class:`~gpuplan.pipeline.planner.PlanResult` or its ``model_dump()`` and only
+Every function takes a :class:`~gpuplan.pipeline.planner.PlanResult` or its ``model_dump()`` and
+only
 arranges or sums numbers the pipeline already computed: no formula of the model lives here.
 The dicts are JSON-serialisable and are drawn by plotly.js (``Plotly.newPlot(div, data,
 layout)``) in the HTML report and the web app; plotly's Python package is not needed to build
@@ -25,10 +26,17 @@ Fields of the plan result read here (the contract with :mod:`gpuplan.pipeline.pl
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from itertools import accumulate
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from gpuplan.units import USD_PER_MUSD, W_PER_KW
+
+if TYPE_CHECKING:
+    from gpuplan.pipeline.planner import PlanResult
+
+#: What the report functions accept: a plan result or its ``model_dump()`` (the JSON edge).
+PlanLike: TypeAlias = "PlanResult | Mapping[str, Any]"
 
 #: plotly's default qualitative palette (D3 category10), so own/rent lines of one option share
 #: a colour.
@@ -43,17 +51,31 @@ _BASE_LAYOUT: dict[str, Any] = {
 }
 
 
-def as_dict(result: Any) -> dict[str, Any]:
-    """The plan result as a plain dict (accepts a pydantic model or its dump)."""
+def as_dict(result: PlanLike) -> dict[str, Any]:
+    """The plan result as a plain dict (accepts a pydantic model or its dump).
+
+    Parameters
+    ----------
+    result : PlanResult or mapping
+        The plan result or its ``model_dump()`` [—].
+    """
     if hasattr(result, "model_dump"):
-        return result.model_dump()
+        return dict(result.model_dump())
     if isinstance(result, dict):
         return result
+    if isinstance(result, Mapping):
+        return dict(result)
     raise TypeError(f"expected a PlanResult or its model_dump(), got {type(result).__name__}")
 
 
 def finite(obj: Any) -> Any:
-    """``obj`` with every NaN or infinite float replaced by None (JSON null: a gap in a plot)."""
+    """``obj`` with every NaN or infinite float replaced by None (JSON null: a gap in a plot).
+
+    Parameters
+    ----------
+    obj : object
+        Any JSON-like value (numbers in any unit) [—].
+    """
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
     if isinstance(obj, dict):
@@ -75,27 +97,51 @@ def _layout(title: str, **kw: Any) -> dict[str, Any]:
 
 
 def _musd(x: float | None) -> float | None:
+    """``x`` [USD] in million USD; None stays None (a gap in a plot)."""
     return None if x is None else float(x) / USD_PER_MUSD
 
 
-def capex_total_usd(option: dict[str, Any]) -> float:
-    """An option's total capex [USD]: ``tco.capex_usd.total`` (the categories summed if absent)."""
+def _musd_of(x: float) -> float:
+    """``x`` [USD] in million USD, for a value that is always present."""
+    return float(x) / USD_PER_MUSD
+
+
+def capex_total_usd(option: Mapping[str, Any]) -> float:
+    """An option's total capex [USD]: ``tco.capex_usd.total`` (the categories summed if absent).
+
+    Parameters
+    ----------
+    option : mapping
+        One entry of the plan's ``options`` (``model_dump()`` form) [—].
+    """
     c = option.get("tco", {}).get("capex_usd", {})
     if "total" in c:
         return float(c["total"])
     return float(sum(v for k, v in c.items() if k not in TOTAL_KEYS))
 
 
-def opex_total_usd_per_year(option: dict[str, Any]) -> float:
-    """An option's yearly opex [USD/yr]: ``tco.opex_usd_per_year.total`` (or the sum)."""
+def opex_total_usd_per_year(option: Mapping[str, Any]) -> float:
+    """An option's yearly opex [USD/yr]: ``tco.opex_usd_per_year.total`` (or the sum).
+
+    Parameters
+    ----------
+    option : mapping
+        One entry of the plan's ``options`` (``model_dump()`` form) [—].
+    """
     c = option.get("tco", {}).get("opex_usd_per_year", {})
     if "total" in c:
         return float(c["total"])
     return float(sum(v for k, v in c.items() if k not in TOTAL_KEYS))
 
 
-def summary_rows(result: Any) -> list[dict[str, Any]]:
-    """One row per option with the key figures (base units), the recommended one flagged."""
+def summary_rows(result: PlanLike) -> list[dict[str, Any]]:
+    """One row per option with the key figures (base units), the recommended one flagged.
+
+    Parameters
+    ----------
+    result : PlanResult or mapping
+        The plan result or its ``model_dump()`` [—].
+    """
     d = as_dict(result)
     rows = []
     for o in d["options"]:
@@ -119,7 +165,7 @@ def summary_rows(result: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def _option(d: dict[str, Any], option: str | int | None) -> dict[str, Any]:
+def _option(d: Mapping[str, Any], option: str | int | None) -> Mapping[str, Any]:
     opts = d["options"]
     if option is None:
         option = d.get("best_option")
@@ -136,11 +182,16 @@ def _option(d: dict[str, Any], option: str | int | None) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------------------
 
 
-def cumulative_cost_figure(result: Any) -> dict[str, Any]:
+def cumulative_cost_figure(result: PlanLike) -> dict[str, Any]:
     """Cumulative cash out of owning and of renting, month by month, per option.
 
     The monthly cash flows (outflows negative) are summed from month 0; the own line of an
     option carries a star at its break-even month (``breakeven_months``), when there is one.
+
+    Parameters
+    ----------
+    result : PlanResult or mapping
+        The plan result or its ``model_dump()`` [—].
     """
     d = as_dict(result)
     data: list[dict[str, Any]] = []
@@ -173,8 +224,14 @@ def cumulative_cost_figure(result: Any) -> dict[str, Any]:
         yaxis={"title": {"text": "cumulative cash out [million USD]"}, "tickformat": ",.2f"})}
 
 
-def capex_figure(result: Any) -> dict[str, Any]:
-    """CapEx by category, one stacked bar per option (``tco.capex_usd``)."""
+def capex_figure(result: PlanLike) -> dict[str, Any]:
+    """CapEx by category, one stacked bar per option (``tco.capex_usd``).
+
+    Parameters
+    ----------
+    result : PlanResult or mapping
+        The plan result or its ``model_dump()`` [—].
+    """
     d = as_dict(result)
     labels = [o["label"] for o in d["options"]]
     cats: list[str] = []
@@ -195,12 +252,17 @@ def capex_figure(result: Any) -> dict[str, Any]:
         yaxis={"title": {"text": "capex [million USD]"}, "tickformat": ",.2f"})}
 
 
-def power_figure(result: Any) -> dict[str, Any]:
+def power_figure(result: PlanLike) -> dict[str, Any]:
     """Power per option: IT at nameplate by category, and at load with the facility overhead.
 
     Two stacked bars per option. "IT nameplate" stacks ``power_w.by_category`` (their sum is
     ``it_max``); "at load" stacks the typical IT power ``it`` and the facility overhead
     ``facility - it`` (cooling and power distribution at the PUE), which sum to ``facility``.
+
+    Parameters
+    ----------
+    result : PlanResult or mapping
+        The plan result or its ``model_dump()`` [—].
     """
     d = as_dict(result)
     xs_n, xs_l = [], []
@@ -239,12 +301,17 @@ def power_figure(result: Any) -> dict[str, Any]:
 NPV_PERCENTILES = ("p5", "p10", "p25", "p50", "p75", "p90", "p95")
 
 
-def npv_distribution_figure(result: Any) -> dict[str, Any]:
+def npv_distribution_figure(result: PlanLike) -> dict[str, Any]:
     """Monte Carlo NPV(own − rent) per option, as a box drawn from stored percentiles.
 
     The risk stage keeps percentiles, not samples, so this is a box built from them: box p25 to
     p75, line at p50, whiskers p5 and p95, dashed mean ± sd; p10 and p90 are dots and the
     deterministic (baseline) NPV a diamond. Above zero, owning wins.
+
+    Parameters
+    ----------
+    result : PlanResult or mapping
+        The plan result or its ``model_dump()`` [—].
     """
     d = as_dict(result)
     data: list[dict[str, Any]] = []
@@ -285,32 +352,39 @@ def npv_distribution_figure(result: Any) -> dict[str, Any]:
         showlegend=False)}
 
 
-def tornado_figure(result: Any, option: str | int | None = None) -> dict[str, Any]:
+def tornado_figure(result: PlanLike, option: str | int | None = None) -> dict[str, Any]:
     """Tornado of one option (default: the recommended one) from ``risk.tornado``.
 
     Each input's bar spans the NPV at its low and high value around the baseline NPV; largest
     swing at the top.
+
+    Parameters
+    ----------
+    result : PlanResult or mapping
+        The plan result or its ``model_dump()`` [—].
+    option : str, int or None
+        Option label or index; None: the recommended option [—].
     """
     d = as_dict(result)
     o = _option(d, option)
     r = o["risk"]
-    base = _musd(r.get("baseline_npv_usd", o["npv_usd"]))
+    base = _musd_of(r.get("baseline_npv_usd", o["npv_usd"]))
     rows = sorted(r.get("tornado", []), key=lambda t: float(t.get("swing_usd", 0.0)))
     names = [str(t["input"]).replace("_", " ") for t in rows]
 
-    def _fmt(t: dict, side: str) -> str:
+    def _fmt(t: Mapping[str, Any], side: str) -> str:
         v = t.get(f"{side}_value")
         unit = "×" if t.get("scale") == "multiplier" else ""
         return f"{side} {v:.4g}{unit}" if isinstance(v, (int, float)) else side
 
     data = [
         {"type": "bar", "orientation": "h", "name": "input at its low value", "y": names,
-         "x": [_musd(t["npv_low_usd"]) - base for t in rows], "base": base,
+         "x": [_musd_of(t["npv_low_usd"]) - base for t in rows], "base": base,
          "marker": {"color": "#d62728"}, "opacity": 0.85,
          "text": [_fmt(t, "low") for t in rows],
          "hovertemplate": "%{y}, %{text}: NPV $%{x:,.2f}M<extra></extra>"},
         {"type": "bar", "orientation": "h", "name": "input at its high value", "y": names,
-         "x": [_musd(t["npv_high_usd"]) - base for t in rows], "base": base,
+         "x": [_musd_of(t["npv_high_usd"]) - base for t in rows], "base": base,
          "marker": {"color": "#2ca02c"}, "opacity": 0.85,
          "text": [_fmt(t, "high") for t in rows],
          "hovertemplate": "%{y}, %{text}: NPV $%{x:,.2f}M<extra></extra>"},
@@ -324,10 +398,17 @@ def tornado_figure(result: Any, option: str | int | None = None) -> dict[str, An
         margin={"l": 190, "r": 30, "t": 60, "b": 60})}
 
 
-def loan_figure(result: Any, option: str | int | None = None) -> dict[str, Any] | None:
+def loan_figure(result: PlanLike, option: str | int | None = None) -> dict[str, Any] | None:
     """Loan schedule of one option: principal and interest per period, balance after it.
 
     None when the option has no loan (cash purchase).
+
+    Parameters
+    ----------
+    result : PlanResult or mapping
+        The plan result or its ``model_dump()`` [—].
+    option : str, int or None
+        Option label or index; None: the recommended option [—].
     """
     d = as_dict(result)
     o = _option(d, option)
@@ -357,12 +438,17 @@ def loan_figure(result: Any, option: str | int | None = None) -> dict[str, Any] 
                 "tickformat": ",.2f", "rangemode": "tozero"})}
 
 
-def all_figures(result: Any) -> list[dict[str, Any]]:
+def all_figures(result: PlanLike) -> list[dict[str, Any]]:
     """Every figure of the report, in order: ``[{"id", "title", "figure"}, ...]``.
 
     Cumulative cost, CapEx, power and the NPV distribution for all options together; a tornado
     per option; a loan schedule per option that has a loan. Ids are fixed strings and indices
     (safe as HTML ids).
+
+    Parameters
+    ----------
+    result : PlanResult or mapping
+        The plan result or its ``model_dump()`` [—].
     """
     d = as_dict(result)
     out = [

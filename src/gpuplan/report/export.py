@@ -15,13 +15,16 @@ import os
 import re
 import stat
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gpuplan.errors import UserError
-from gpuplan.report.charts import as_dict, summary_rows
+from gpuplan.report.charts import PlanLike, as_dict, summary_rows
+
+if TYPE_CHECKING:
+    from openpyxl.worksheet.worksheet import Worksheet
 
 #: Longest option slug in a file name [characters].
 MAX_SLUG_CHARS = 48
@@ -63,6 +66,13 @@ def _new_file_mode() -> int:
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically; the folder must exist.
 
+    Parameters
+    ----------
+    path : str or PathLike
+        The file to write [—].
+    data : bytes
+        Its content [bytes].
+
     Raises
     ------
     UserError
@@ -102,7 +112,15 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """:func:`atomic_write_bytes` of UTF-8 text."""
+    """:func:`atomic_write_bytes` of UTF-8 text.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The file to write [—].
+    text : str
+        Its content, written as UTF-8 [—].
+    """
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
@@ -112,42 +130,72 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 
 def slug(label: str) -> str:
-    """A file-name-safe form of an option label: ``[a-z0-9-]``, at most 48 characters."""
+    """A file-name-safe form of an option label: ``[a-z0-9-]``, at most 48 characters.
+
+    Parameters
+    ----------
+    label : str
+        An option label [—].
+    """
     s = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")[:MAX_SLUG_CHARS].strip("-")
     return s or "option"
 
 
-def _text_safe(v: Any) -> Any:
+def _text_safe(v: object) -> object:
     if isinstance(v, str) and v.startswith(_FORMULA_START):
         return "'" + v
     return v
 
 
-def cash_flow_rows(option: dict[str, Any]) -> list[dict[str, Any]]:
-    """Monthly cash flows of one option (``tco.cash_flows``), one dict per month."""
+def cash_flow_rows(option: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Monthly cash flows of one option (``tco.cash_flows``), one dict per month.
+
+    Parameters
+    ----------
+    option : mapping
+        One entry of the plan's ``options`` (``model_dump()`` form) [—].
+    """
     cf = option["tco"]["cash_flows"]
     return [{k: cf[k][i] for k in CASH_FLOW_COLUMNS} for i in range(len(cf["month"]))]
 
 
-def bom_rows(option: dict[str, Any]) -> list[dict[str, Any]]:
-    """Priced BOM lines of one option (``tco.bom``; the cluster's BOM if the TCO has none)."""
+def bom_rows(option: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Priced BOM lines of one option (``tco.bom``; the cluster's BOM if the TCO has none).
+
+    Parameters
+    ----------
+    option : mapping
+        One entry of the plan's ``options`` (``model_dump()`` form) [—].
+    """
     lines = option["tco"].get("bom") or option["cluster"].get("bom") or []
     return [{k: line.get(k) for k in BOM_COLUMNS} for line in lines]
 
 
-def loan_rows(option: dict[str, Any]) -> list[dict[str, Any]]:
-    """Loan schedule rows of one option; empty for a cash purchase."""
+def loan_rows(option: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Loan schedule rows of one option; empty for a cash purchase.
+
+    Parameters
+    ----------
+    option : mapping
+        One entry of the plan's ``options`` (``model_dump()`` form) [—].
+    """
     loan = option["tco"].get("loan") or {}
     return [{k: row.get(k) for k in LOAN_COLUMNS} for row in loan.get("schedule", [])]
 
 
-def assumption_rows(option: dict[str, Any]) -> list[dict[str, Any]]:
-    """The sourced assumptions behind one option's money figures (``tco.assumptions``)."""
+def assumption_rows(option: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The sourced assumptions behind one option's money figures (``tco.assumptions``).
+
+    Parameters
+    ----------
+    option : mapping
+        One entry of the plan's ``options`` (``model_dump()`` form) [—].
+    """
     return [{k: a.get(k) for k in ASSUMPTION_COLUMNS} for a in option["tco"].get("assumptions",
                                                                                  [])]
 
 
-def _csv_text(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> str:
+def _csv_text(columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(columns)
@@ -161,11 +209,16 @@ def _csv_text(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> str:
 # ----------------------------------------------------------------------------------------------
 
 
-def csv_files(result: Any) -> dict[str, str]:
+def csv_files(result: PlanLike) -> dict[str, str]:
     """File name -> CSV text of every file :func:`write_csv` writes.
 
     ``summary.csv``; per option ``i`` (from 1) ``cash_flows_<i>_<slug>.csv``,
     ``bom_<i>_<slug>.csv`` and, with a loan, ``loan_<i>_<slug>.csv``.
+
+    Parameters
+    ----------
+    result : PlanResult or mapping
+        The plan result or its ``model_dump()`` [—].
     """
     d = as_dict(result)
     files = {"summary.csv": _csv_text(SUMMARY_COLUMNS, summary_rows(d))}
@@ -179,8 +232,15 @@ def csv_files(result: Any) -> dict[str, str]:
     return files
 
 
-def write_csv(result: Any, folder: str | os.PathLike) -> list[Path]:
+def write_csv(result: PlanLike, folder: str | os.PathLike) -> list[Path]:
     """Write the plan's CSV files into ``folder`` (created if its parent exists).
+
+    Parameters
+    ----------
+    result : PlanResult or mapping
+        The plan result or its ``model_dump()`` [—].
+    folder : str or PathLike
+        The folder to write into [—].
 
     Returns
     -------
@@ -221,7 +281,7 @@ _USD_FORMAT = "#,##0"
 _FRACTION_FORMAT = "0.0%"
 
 
-def _append(ws, values: Sequence[Any]) -> None:
+def _append(ws: Worksheet, values: Sequence[Any]) -> None:
     """Append a row; strings are always stored as text (never read back as a formula)."""
     ws.append([None if v is None else v for v in values])
     for cell in ws[ws.max_row]:
@@ -229,7 +289,7 @@ def _append(ws, values: Sequence[Any]) -> None:
             cell.data_type = "s"
 
 
-def _header(ws, columns: Sequence[str]) -> None:
+def _header(ws: Worksheet, columns: Sequence[str]) -> None:
     from openpyxl.styles import Font
 
     _append(ws, columns)
@@ -238,7 +298,7 @@ def _header(ws, columns: Sequence[str]) -> None:
     ws.freeze_panes = f"A{ws.max_row + 1}"  # a string: ws.cell() would create a row
 
 
-def _formats(ws, columns: Sequence[str], first_row: int) -> None:
+def _formats(ws: Worksheet, columns: Sequence[str], first_row: int) -> None:
     for j, c in enumerate(columns, start=1):
         fmt = (_USD_FORMAT if c.endswith("_usd") or c.endswith("_usd_per_year") else
                _FRACTION_FORMAT if c in ("probability_own_wins", "utilisation") else None)
@@ -249,12 +309,17 @@ def _formats(ws, columns: Sequence[str], first_row: int) -> None:
                 cell.number_format = fmt
 
 
-def xlsx_bytes(result: Any) -> bytes:
+def xlsx_bytes(result: PlanLike) -> bytes:
     """The workbook :func:`write_xlsx` writes, as bytes.
 
     Sheets: Summary (recommendation, then one row per option), CashFlows (monthly, per
     option), BOM (priced lines per option), Loan (schedule per option; a note when no option
     borrows), Assumptions (the sourced inputs behind the money figures).
+
+    Parameters
+    ----------
+    result : PlanResult or mapping
+        The plan result or its ``model_dump()`` [—].
     """
     from openpyxl import Workbook
 
@@ -295,8 +360,15 @@ def xlsx_bytes(result: Any) -> bytes:
     return buf.getvalue()
 
 
-def write_xlsx(result: Any, path: str | os.PathLike) -> Path:
+def write_xlsx(result: PlanLike, path: str | os.PathLike) -> Path:
     """Write the plan as an Excel workbook (see :func:`xlsx_bytes`), atomically.
+
+    Parameters
+    ----------
+    result : PlanResult or mapping
+        The plan result or its ``model_dump()`` [—].
+    path : str or PathLike
+        The workbook file to write [—].
 
     Raises
     ------

@@ -13,12 +13,21 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from html import escape
 from pathlib import Path
 from typing import Any
 
 from gpuplan.errors import UserError
-from gpuplan.report.charts import all_figures, as_dict, finite, summary_rows
+from gpuplan.report.charts import PlanLike, all_figures, as_dict, finite, summary_rows
+from gpuplan.units import GIGA, KILO, MEGA, W_PER_MW
+
+#: :func:`fmt_num` prints floats from this size on, and below the next one, in scientific
+#: notation; from ``WHOLE_NUMBER_FROM`` on without decimals [same unit as the number].
+SCIENTIFIC_FROM = 1e7
+SCIENTIFIC_BELOW = 1e-3
+WHOLE_NUMBER_FROM = 1e4
 
 #: Draws every figure of the JSON block ``gpuplan-figures`` into the div of the same id.
 RENDER_JS = """(function () {
@@ -75,17 +84,28 @@ _JSON_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026",
                  0x2028: "\\u2028", 0x2029: "\\u2029"}
 
 
-def json_for_script(obj: Any) -> str:
+def json_for_script(obj: object) -> str:
     """JSON that is safe inside ``<script type="application/json">`` (no ``</script>``).
 
     NaN and infinities become null (JSON has no such numbers).
+
+    Parameters
+    ----------
+    obj : object
+        Any JSON-serialisable value [—].
     """
     return json.dumps(finite(obj), separators=(",", ":"), allow_nan=False
                       ).translate(_JSON_ESCAPES)
 
 
-def e(x: Any) -> str:
-    """HTML-escape anything (quotes included)."""
+def e(x: object) -> str:
+    """HTML-escape anything (quotes included).
+
+    Parameters
+    ----------
+    x : object
+        Any value; None becomes an empty string [—].
+    """
     return escape("" if x is None else str(x), quote=True)
 
 
@@ -95,36 +115,77 @@ def e(x: Any) -> str:
 
 
 def fmt_usd(x: float | None) -> str:
-    """$1.23M, $45.6k, $7.89B."""
+    """$1.23M, $45.6k, $7.89B.
+
+    Parameters
+    ----------
+    x : float or None
+        An amount [USD].
+    """
     if x is None:
         return "—"
     a = abs(x)
     sign = "−" if x < 0 else ""
-    for div, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+    for div, suffix in ((GIGA, "B"), (MEGA, "M"), (KILO, "k")):
         if a >= div:
             return f"{sign}${a / div:,.2f}{suffix}"
     return f"{sign}${a:,.0f}"
 
 
 def fmt_usd_per_hour(x: float | None) -> str:
+    """``$2.95``.
+
+    Parameters
+    ----------
+    x : float or None
+        A price [USD per GPU-hour].
+    """
     return "—" if x is None else f"${x:,.2f}"
 
 
 def fmt_mw(w: float | None) -> str:
+    """``12.34 MW``; three decimals below 1 MW.
+
+    Parameters
+    ----------
+    w : float or None
+        A power [W].
+    """
     if w is None:
         return "—"
-    return f"{w / 1e6:,.2f} MW" if w >= 1e6 else f"{w / 1e6:,.3f} MW"
+    return f"{w / W_PER_MW:,.2f} MW" if w >= W_PER_MW else f"{w / W_PER_MW:,.3f} MW"
 
 
 def fmt_pct(x: float | None) -> str:
+    """``43 %``.
+
+    Parameters
+    ----------
+    x : float or None
+        A fraction (0.43, not 43) [1].
+    """
     return "—" if x is None else f"{x * 100:.0f} %"
 
 
 def fmt_months(m: int | None) -> str:
+    """``month 31``, or that there is no break-even within the horizon.
+
+    Parameters
+    ----------
+    m : int or None
+        A month from the start [months].
+    """
     return "not within horizon" if m is None else f"month {m}"
 
 
-def fmt_num(x: Any) -> str:
+def fmt_num(x: object) -> str:
+    """Any table cell as text: thousands separated, 4 significant digits, yes/no for booleans.
+
+    Parameters
+    ----------
+    x : object
+        A number in any unit, a boolean, a string or None [—].
+    """
     if x is None:
         return "—"
     if isinstance(x, bool):
@@ -132,9 +193,9 @@ def fmt_num(x: Any) -> str:
     if isinstance(x, int):
         return f"{x:,}"
     if isinstance(x, float):
-        if x != 0 and (abs(x) >= 1e7 or abs(x) < 1e-3):
+        if x != 0 and (abs(x) >= SCIENTIFIC_FROM or abs(x) < SCIENTIFIC_BELOW):
             return f"{x:.4g}"
-        return f"{x:,.4g}" if abs(x) < 1e4 else f"{x:,.0f}"
+        return f"{x:,.4g}" if abs(x) < WHOLE_NUMBER_FROM else f"{x:,.0f}"
     return str(x)
 
 
@@ -152,8 +213,14 @@ _FORMATTERS = {"gpus": fmt_num, "facility_power_w": fmt_mw, "capex_usd": fmt_usd
                "rent_usd_per_gpu_hour": fmt_usd_per_hour}
 
 
-def formatted_summary(result: Any) -> list[dict[str, Any]]:
-    """:func:`~gpuplan.report.charts.summary_rows` as display text (for tables and the web)."""
+def formatted_summary(result: PlanLike) -> list[dict[str, Any]]:
+    """:func:`~gpuplan.report.charts.summary_rows` as display text (for tables and the web).
+
+    Parameters
+    ----------
+    result : PlanResult or mapping
+        The plan result or its ``model_dump()`` [—].
+    """
     out = []
     for r in summary_rows(result):
         row = {k: (_FORMATTERS[k](r[k]) if k in _FORMATTERS else str(r[k]))
@@ -163,8 +230,16 @@ def formatted_summary(result: Any) -> list[dict[str, Any]]:
     return out
 
 
-def summary_table_html(result: Any, *, table_id: str = "summary-table") -> str:
-    """The per-option summary table (escaped)."""
+def summary_table_html(result: PlanLike, *, table_id: str = "summary-table") -> str:
+    """The per-option summary table (escaped).
+
+    Parameters
+    ----------
+    result : PlanResult or mapping
+        The plan result or its ``model_dump()`` [—].
+    table_id : str
+        HTML id of the table [—].
+    """
     head = "".join(f'<th class="{"num" if num else ""}">{e(t)}</th>'
                    for _, t, num in SUMMARY_HEADERS)
     rows = []
@@ -176,8 +251,8 @@ def summary_table_html(result: Any, *, table_id: str = "summary-table") -> str:
             f'<tbody>{"".join(rows)}</tbody></table></div>')
 
 
-def _table(columns: list[tuple[str, str]], rows: list[dict[str, Any]],
-           num_keys: set[str] = frozenset()) -> str:
+def _table(columns: Sequence[tuple[str, str]], rows: Sequence[Mapping[str, Any]],
+           num_keys: AbstractSet[str] = frozenset()) -> str:
     head = "".join(f'<th class="{"num" if k in num_keys else ""}">{e(t)}</th>'
                    for k, t in columns)
     body = "".join(
@@ -186,7 +261,7 @@ def _table(columns: list[tuple[str, str]], rows: list[dict[str, Any]],
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _workload_rows(option: dict[str, Any]) -> list[dict[str, Any]]:
+def _workload_rows(option: Mapping[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for w in option["demand"]["workloads"]:
         det = w.get("detail", {})
@@ -218,7 +293,7 @@ _ASSUMPTION_COLS = [("name", "Assumption"), ("value", "Value"), ("unit", "Unit")
                     ("source", "Source"), ("as_of", "As of"), ("judgement", "Judgement")]
 
 
-def render_html_report(result: Any, *, scenario_text: str | None = None,
+def render_html_report(result: PlanLike, *, scenario_text: str | None = None,
                        plotly_js_src: str | None = None, render_js_src: str | None = None,
                        nav_html: str = "", generated_at: str | None = None) -> str:
     """The report page as a string.
@@ -283,9 +358,10 @@ def render_html_report(result: Any, *, scenario_text: str | None = None,
     notes.append("<ul>" + "".join(f"<li>{e(n)}</li>" for n in plan_notes) + "</ul>"
                  if plan_notes else "")
     for o in d["options"]:
-        items = [*o["tco"].get("notes", []), *o["cluster"].get("notes", [])]
+        option_notes = [*o["tco"].get("notes", []), *o["cluster"].get("notes", [])]
         notes.append(f"<details><summary>{e(o['label'])}: cluster and money notes</summary>"
-                     "<ul>" + "".join(f"<li>{e(n)}</li>" for n in items) + "</ul></details>")
+                     "<ul>" + "".join(f"<li>{e(n)}</li>" for n in option_notes)
+                     + "</ul></details>")
     notes.append("</section>")
     parts.append("".join(notes))
 
@@ -319,9 +395,18 @@ def render_html_report(result: Any, *, scenario_text: str | None = None,
           f"</script>{render_tag}</body></html>\n")
 
 
-def write_html_report(result: Any, path: str | os.PathLike, *,
+def write_html_report(result: PlanLike, path: str | os.PathLike, *,
                       scenario_text: str | None = None) -> Path:
     """Write the self-contained HTML report to ``path`` atomically.
+
+    Parameters
+    ----------
+    result : PlanResult or mapping
+        The plan result or its ``model_dump()`` [—].
+    path : str or PathLike
+        The file to write [—].
+    scenario_text : str, optional
+        The scenario YAML, shown (escaped) at the end [—].
 
     Raises
     ------

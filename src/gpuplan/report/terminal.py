@@ -2,20 +2,55 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
 from rich.console import Console
 from rich.table import Table
 
-from gpuplan.units import TERA
+from gpuplan.units import (
+    BYTES_PER_GB,
+    BYTES_PER_TB,
+    GIGA,
+    KILO,
+    MEGA,
+    SECONDS_PER_HOUR,
+    W_PER_MW,
+    WH_PER_KWH,
+)
 
-GB = 1e9
-TB = 1e12
+if TYPE_CHECKING:
+    from gpuplan.cluster.result import ClusterResult
+    from gpuplan.demand.fitting import FitResult
+    from gpuplan.demand.layouts import LayoutOut
+    from gpuplan.demand.recsys import RecsysResult
+    from gpuplan.demand.serving import ServeResult
+    from gpuplan.demand.training import TrainResult
+    from gpuplan.money.types import TcoResult
+    from gpuplan.money.risk import RiskResult
+    from gpuplan.pipeline.buying import BudgetResult
+    from gpuplan.pipeline.planner import PlanResult
+    from gpuplan.validation import ValidationReport
 
-
+#: Decimal units for display [bytes]: GB = 1e9 bytes, TB = 1e12 bytes, kB = 1e3 bytes.
+GB = BYTES_PER_GB
+TB = BYTES_PER_TB
+KB = KILO
+#: Display scales: billions and millions [count], MWh [Wh], milliseconds [ms per s].
+BILLION = GIGA
+MILLION = MEGA
+WH_PER_MWH = MEGA
+MS_PER_S = KILO
+#: Amounts from this size on are printed without decimals [same unit as the amount].
+WHOLE_NUMBER_FROM = 1000
+#: Tornado cells from this size on are printed without decimals [USD or input unit].
+TORNADO_WHOLE_FROM = 100
 #: Width used when stdout is not a terminal (logs, pipes, the README's pasted output).
 PIPE_WIDTH = 160
 
 
-def _console() -> Console:
+def console() -> Console:
+    """A rich console; a fixed width when stdout is not a terminal."""
     c = Console(highlight=False)
     if not c.is_terminal:
         c = Console(highlight=False, width=PIPE_WIDTH)
@@ -23,61 +58,17 @@ def _console() -> Console:
 
 
 def gb(x: float | None) -> str:
+    """``x`` [bytes] in GB (1e9 bytes) with one decimal, or a dash.
+
+    Parameters
+    ----------
+    x : float or None
+        A size [bytes].
+    """
     return "—" if x is None else f"{x / GB:,.1f}"
 
 
-def accelerators_table(cat) -> None:
-    t = Table(title="Accelerators (dense peaks; GB = 1e9 bytes)", header_style="bold")
-    for col in ("id", "memory GB", "HBM TB/s", "bf16 TFLOP/s", "fp8 TFLOP/s", "fp4 TFLOP/s",
-                "TDP W", "scale-up", "price USD", "price as of"):
-        t.add_column(col, justify="left" if col == "id" else "right")
-    for a in cat.accelerators.values():
-        pk = a.peak_flops_per_s
-
-        def peak(d):
-            return f"{pk[d].value / TERA:,.0f}" if d in pk else "—"
-
-        t.add_row(a.id, gb(a.memory_bytes.value), f"{a.hbm_bandwidth_bytes_per_s.value / TB:.2f}",
-                  peak("bf16") if "bf16" in pk else peak("fp16"), peak("fp8"), peak("fp4"),
-                  f"{a.tdp_w.value:,.0f}" if a.tdp_w else "—",
-                  f"{a.scale_up_domain_size.value:.0f}" if a.scale_up_domain_size else "—",
-                  f"{a.price_usd.value:,.0f}" if a.price_usd else "—",
-                  a.price_usd.as_of if a.price_usd else "—")
-    _console().print(t)
-    _console().print("Sources: `gpuplan catalog gpus --json` gives every value's source and date.")
-
-
-def systems_table(cat) -> None:
-    t = Table(title="Systems", header_style="bold")
-    for col in ("id", "accelerator", "per node", "max kW", "typical kW", "RU", "NICs",
-                "price USD", "as of"):
-        t.add_column(col, justify="left" if col in ("id", "accelerator") else "right")
-    for s in cat.systems.values():
-        t.add_row(s.id, s.accelerator, f"{s.accelerators_per_node.value:.0f}",
-                  f"{s.node_max_power_w.value / 1e3:.1f}",
-                  f"{s.node_typical_power_w.value / 1e3:.1f}" if s.node_typical_power_w else "—",
-                  f"{s.rack_units.value:.0f}" if s.rack_units else "—",
-                  f"{s.compute_nics.value:.0f}" if s.compute_nics else "—",
-                  f"{s.price_usd.value:,.0f}" if s.price_usd else "—",
-                  s.price_usd.as_of if s.price_usd else "—")
-    _console().print(t)
-
-
-def models_table(rows: list[dict]) -> None:
-    t = Table(title="Models (parameters from the config; KV at bf16)", header_style="bold")
-    for col in ("id", "params B", "active B", "layers", "hidden", "heads/kv", "attention",
-                "experts", "KV KB/token", "config from"):
-        t.add_column(col, justify="left" if col in ("id", "config from", "attention") else "right")
-    for r in rows:
-        t.add_row(r["id"], f"{r['params'] / 1e9:,.2f}", f"{r['active_params'] / 1e9:,.2f}",
-                  str(r["layers"]), str(r["hidden_size"]), f"{r['heads']}/{r['kv_heads']}",
-                  r["attention"],
-                  f"{r['experts']} (top {r['experts_per_token']})" if r["experts"] else "—",
-                  f"{r['kv_cache_bytes_per_token_bf16'] / 1e3:,.1f}", r["repo_id"])
-    _console().print(t)
-
-
-def _layout_str(l) -> str:
+def _layout_str(l: LayoutOut | None) -> str:
     if l is None:
         return "—"
     parts = [f"tp={l.tp}", f"pp={l.pp}", f"dp={l.dp}"]
@@ -94,13 +85,21 @@ def _layout_str(l) -> str:
     return ",".join(parts)
 
 
-def fit_report(res) -> None:
-    c = _console()
+def fit_report(res: FitResult) -> None:
+    """Memory per GPU by part, the fewest GPUs that fit, and the all-GPU ranking if asked.
+
+    Parameters
+    ----------
+    res : FitResult
+        The result of ``gpuplan fit`` [—].
+    """
+    c = console()
     c.print(f"[bold]{res.model}[/] on [bold]{res.gpu}[/] — {res.mode}, {res.dtype}"
             + (f", KV {res.kv_dtype}" if res.mode == "inference" else "")
             + f", seq {res.seq_len:,}, batch {res.batch}")
-    c.print(f"parameters {res.params / 1e9:,.2f} B (active {res.active_params / 1e9:,.2f} B); "
-            f"KV cache {res.kv_cache_bytes_per_token / 1e3:,.1f} KB per token")
+    c.print(f"parameters {res.params / BILLION:,.2f} B (active "
+            f"{res.active_params / BILLION:,.2f} B); "
+            f"KV cache {res.kv_cache_bytes_per_token / KB:,.1f} KB per token")
     t = Table(header_style="bold")
     t.add_column("per GPU (GB = 1e9 B)")
     t.add_column(f"at {_layout_str(res.evaluated_layout)}", justify="right")
@@ -134,8 +133,15 @@ def fit_report(res) -> None:
         c.print(t)
 
 
-def train_report(res) -> None:
-    c = _console()
+def train_report(res: TrainResult) -> None:
+    """Layout, step time, MFU, memory, goodput, wall clock and cost; where a step goes.
+
+    Parameters
+    ----------
+    res : TrainResult
+        The result of ``gpuplan train`` [—].
+    """
+    c = console()
     c.print(f"[bold]{res.model}[/] {res.mode} on [bold]{res.gpus:,} × {res.gpu}[/] — "
             f"{res.tokens:.3g} tokens, "
             f"seq {res.seq_len:,}, global batch {res.global_batch_tokens:,} tokens, {res.dtype}")
@@ -147,12 +153,13 @@ def train_report(res) -> None:
         ("step time", f"{res.step_time_s:,.3f} s"),
         ("throughput", f"{res.tokens_per_s:,.0f} tokens/s"),
         ("MFU / HFU", f"{res.mfu:.1%} / {res.hfu:.1%}"),
-        ("memory per GPU", f"{res.memory_per_gpu_bytes / GB:,.1f} of {res.gpu_memory_bytes / GB:,.1f} GB"),
+        ("memory per GPU", f"{res.memory_per_gpu_bytes / GB:,.1f} of "
+                           f"{res.gpu_memory_bytes / GB:,.1f} GB"),
         ("goodput", f"{res.goodput:.1%}"),
         ("wall clock", f"{res.wall_days:,.1f} days (ideal {res.ideal_wall_days:,.1f})"),
         ("GPU-hours", f"{res.gpu_hours:,.0f}"),
-        ("energy", f"{res.energy_wh / 1e6:,.1f} MWh" if res.energy_wh >= 1e6
-         else f"{res.energy_wh / 1e3:,.1f} kWh"),
+        ("energy", f"{res.energy_wh / WH_PER_MWH:,.1f} MWh" if res.energy_wh >= WH_PER_MWH
+         else f"{res.energy_wh / WH_PER_KWH:,.1f} kWh"),
     ]
     if res.cost_usd.own is not None:
         rows.append(("cost own", f"${res.cost_usd.own:,.0f}"))
@@ -165,10 +172,10 @@ def train_report(res) -> None:
     b.add_column("part")
     b.add_column("seconds", justify="right")
     b.add_column("share", justify="right")
-    for k, v in res.breakdown.items():
-        if v > 0:
-            b.add_row(k.removesuffix("_s").replace("_", " "), f"{v:,.3f}",
-                      f"{v / res.step_time_s:.0%}")
+    for part, part_s in res.breakdown.items():
+        if part_s > 0:
+            b.add_row(part.removesuffix("_s").replace("_", " "), f"{part_s:,.3f}",
+                      f"{part_s / res.step_time_s:.0%}")
     c.print(b)
     c.print(f"bottleneck: {res.bottleneck}")
     top = Table(title=f"Top {len(res.top)} of {res.feasible_candidates:,} layouts that fit "
@@ -186,11 +193,18 @@ def train_report(res) -> None:
 def _num(x: float | None) -> str:
     if x is None:
         return "—"
-    return f"{x:,.3g}" if abs(x) < 1000 else f"{x:,.0f}"
+    return f"{x:,.3g}" if abs(x) < WHOLE_NUMBER_FROM else f"{x:,.0f}"
 
 
-def validation_report(rep) -> None:
-    c = _console()
+def validation_report(rep: ValidationReport) -> None:
+    """Every case predicted vs published, then the summary per quantity.
+
+    Parameters
+    ----------
+    rep : ValidationReport
+        The result of ``gpuplan validate`` [—].
+    """
+    c = console()
     t = Table(title="Predicted vs published", header_style="bold")
     for col in ("case", "quantity", "predicted", "published", "error", "layout / why skipped"):
         t.add_column(col, justify="left" if col in ("case", "quantity", "layout / why skipped")
@@ -210,8 +224,15 @@ def validation_report(rep) -> None:
     c.print(f"{rep.skipped} case(s) skipped (reason in the table)")
 
 
-def serve_report(res) -> None:
-    c = _console()
+def serve_report(res: ServeResult) -> None:
+    """The replica shape, its throughput and latency against the targets, the fleet size.
+
+    Parameters
+    ----------
+    res : ServeResult
+        The result of ``gpuplan serve`` [—].
+    """
+    c = console()
     r = res.replica
     c.print(f"[bold]{res.model}[/] on [bold]{res.gpu}[/] — {res.input_tokens:,} in / "
             f"{res.output_tokens:,} out tokens per request"
@@ -225,10 +246,10 @@ def serve_report(res) -> None:
         ("batch (max concurrency)", f"{r.batch:,} ({r.max_concurrency:,})"),
         ("output tokens/s", f"{r.output_tokens_per_s:,.0f}"),
         ("output tokens/s per GPU", f"{res.output_tokens_per_s_per_gpu:,.0f}"),
-        ("TTFT p99", f"{r.ttft_s * 1e3:,.1f} ms"
-         + (f" (target {res.ttft_target_s * 1e3:,.0f})" if res.ttft_target_s else "")),
-        ("TPOT", f"{r.tpot_s * 1e3:,.2f} ms"
-         + (f" (target {res.tpot_target_s * 1e3:,.0f})" if res.tpot_target_s else "")),
+        ("TTFT p99", f"{r.ttft_s * MS_PER_S:,.1f} ms"
+         + (f" (target {res.ttft_target_s * MS_PER_S:,.0f})" if res.ttft_target_s else "")),
+        ("TPOT", f"{r.tpot_s * MS_PER_S:,.2f} ms"
+         + (f" (target {res.tpot_target_s * MS_PER_S:,.0f})" if res.tpot_target_s else "")),
         ("memory per GPU", f"{gb(r.memory_per_gpu_bytes)} GB"),
     ]
     for k, v in rows:
@@ -246,8 +267,15 @@ def serve_report(res) -> None:
         c.print(f"[dim]note: {n}[/]")
 
 
-def recsys_report(res) -> None:
-    c = _console()
+def recsys_report(res: RecsysResult) -> None:
+    """Embedding tables, placement, sharding, training step, serving capacity.
+
+    Parameters
+    ----------
+    res : RecsysResult
+        The result of a recommender-model plan [—].
+    """
+    c = console()
     c.print(f"[bold]{res.model}[/] on [bold]{res.gpus:,} × {res.gpu}[/] — global batch "
             f"{res.global_batch:,} samples")
     t = Table(header_style="bold")
@@ -255,10 +283,10 @@ def recsys_report(res) -> None:
     t.add_column("value", justify="right")
     p = res.placement
     rows = [
-        ("embedding tables", f"{res.embedding_params / 1e9:,.2f} B rows×dims, "
+        ("embedding tables", f"{res.embedding_params / BILLION:,.2f} B rows×dims, "
                              f"{gb(res.embedding_bytes)} GB (+{gb(res.embedding_optimizer_bytes)} "
                              f"GB optimizer state)"),
-        ("dense parameters", f"{res.dense_params / 1e6:,.1f} M"),
+        ("dense parameters", f"{res.dense_params / MILLION:,.1f} M"),
         ("lookups per sample", f"{res.lookups_per_sample:,.0f}"),
         ("placement (HBM / host / SSD)", f"{gb(p.hbm_bytes)} / {gb(p.host_bytes)} / "
                                          f"{gb(p.ssd_bytes)} GB"),
@@ -267,16 +295,16 @@ def recsys_report(res) -> None:
          f"{res.sharding.table_wise} / {res.sharding.column_wise} / {res.sharding.grid} / "
          f"{res.sharding.row_wise}"),
         ("memory per GPU", f"{gb(res.memory_per_gpu_bytes)} of {gb(res.gpu_memory_bytes)} GB"),
-        ("training step", f"{res.step_time_s * 1e3:,.2f} ms"),
+        ("training step", f"{res.step_time_s * MS_PER_S:,.2f} ms"),
         ("training throughput", f"{res.train_samples_per_s:,.0f} samples/s "
                                 f"({res.train_samples_per_s_per_gpu:,.0f} per GPU)"),
     ]
-    if res.retrain_gpu_hours is not None:
+    if res.retrain_gpu_hours is not None and res.retrain_wall_s is not None:
         rows.append(("retraining cycle", f"{res.retrain_samples:,.3g} samples, "
-                                         f"{res.retrain_wall_s / 3600:,.1f} h, "
+                                         f"{res.retrain_wall_s / SECONDS_PER_HOUR:,.1f} h, "
                                          f"{res.retrain_gpu_hours:,.0f} GPU-hours"))
     rows.append(("serving", f"{res.serve_qps_per_gpu:,.0f} queries/s per GPU"
-                 + (f" at p99 ≤ {res.serve.p99_slo_s * 1e3:,.0f} ms" if res.serve.p99_slo_s
+                 + (f" at p99 ≤ {res.serve.p99_slo_s * MS_PER_S:,.0f} ms" if res.serve.p99_slo_s
                     else " (offline)")))
     if res.serve_gpus is not None:
         rows.append(("serving fleet", f"{res.serve_gpus:,} GPUs for {res.serve_qps:,.0f} "
@@ -289,14 +317,28 @@ def recsys_report(res) -> None:
         c.print(f"[dim]note: {n}[/]")
 
 
-def cluster_report(res) -> None:
+def cluster_report(res: ClusterResult) -> None:
+    """The physical cluster (tables drawn by :mod:`gpuplan.report.cluster_tables`).
+
+    Parameters
+    ----------
+    res : ClusterResult
+        The result of ``gpuplan cluster`` [—].
+    """
     from gpuplan.report.cluster_tables import cluster_report as _report
 
-    _report(res, console=_console())
+    _report(res, console=console())
 
 
-def plan_report(res) -> None:
-    c = _console()
+def plan_report(res: PlanResult) -> None:
+    """The recommendation, every hardware option, the workloads of the best one, its risk.
+
+    Parameters
+    ----------
+    res : PlanResult
+        The result of ``gpuplan plan`` [—].
+    """
+    c = console()
     c.print(f"[bold]{res.scenario}[/] — {res.horizon_years:g} years, region {res.region}")
     c.print(f"[bold green]recommendation:[/] {res.recommendation}")
     t = Table(title="Hardware options", header_style="bold")
@@ -306,7 +348,7 @@ def plan_report(res) -> None:
     for o in res.options:
         own = o.cost_usd_per_gpu_hour.get("own")
         rent = o.cost_usd_per_gpu_hour.get("rent")
-        t.add_row(o.label, f"{o.gpus:,}", f"{o.facility_power_w / 1e6:,.2f}",
+        t.add_row(o.label, f"{o.gpus:,}", f"{o.facility_power_w / W_PER_MW:,.2f}",
                   f"{o.capex_usd_total:,.0f}", f"{o.opex_usd_per_year_total:,.0f}",
                   f"{o.npv_usd:,.0f}",
                   f"month {o.breakeven_months}" if o.breakeven_months else "never",
@@ -323,7 +365,7 @@ def plan_report(res) -> None:
         w.add_row(row.name, row.kind, f"{row.gpus:,}", f"{row.gpu_hours_per_year:,.0f}",
                   str(row.detail.get("bottleneck", "")))
     c.print(w)
-    r = best.risk
+    r = best.risk.model_dump()
     if r.get("npv_usd"):
         pct = r["npv_usd"]
         c.print("risk (NPV own−rent, USD): " + ", ".join(
@@ -333,15 +375,23 @@ def plan_report(res) -> None:
         c.print(f"[dim]note: {n}[/]")
 
 
-def _usd(x) -> str:
+def _usd(x: float | None) -> str:
     return "—" if x is None else f"{x:,.0f}"
 
 
-def tco_report(res) -> None:
-    c = _console()
-    c.print(f"[bold]{res.gpus:,} × {res.gpu}[/] in {res.nodes:,} × {res.system}, {res.racks:,} racks, "
-            f"region {res.region}, {res.years:g} years, facility {res.facility_mode}, utilisation "
-            f"{res.utilisation:.0%}, discount rate {res.discount_rate:.1%}")
+def tco_report(res: TcoResult) -> None:
+    """CapEx and OpEx by item, own vs rent (NPV, IRR, break-even), an owned GPU-hour by line.
+
+    Parameters
+    ----------
+    res : TcoResult
+        The result of ``gpuplan tco`` [—].
+    """
+    c = console()
+    c.print(f"[bold]{res.gpus:,} × {res.gpu}[/] in {res.nodes:,} × {res.system}, "
+            f"{res.racks:,} racks, region {res.region}, {res.years:g} years, facility "
+            f"{res.facility_mode}, utilisation {res.utilisation:.0%}, discount rate "
+            f"{res.discount_rate:.1%}")
     t = Table(title="CapEx and yearly OpEx (USD)", header_style="bold")
     t.add_column("CapEx item")
     t.add_column("USD", justify="right")
@@ -349,11 +399,11 @@ def tco_report(res) -> None:
     t.add_column("USD / year", justify="right")
     cap = list(res.capex_usd.items())
     op = list(res.opex_usd_per_year.items())
+    blank: tuple[str, float | None] = ("", None)
     for i in range(max(len(cap), len(op))):
-        a = cap[i] if i < len(cap) else ("", None)
-        b = op[i] if i < len(op) else ("", None)
-        style = "bold" if "total" in (a[0], b[0]) else None
-        t.add_row(a[0], _usd(a[1]) if a[0] else "", b[0], _usd(b[1]) if b[0] else "", style=style)
+        (ck, cv), (ok, ov) = (cap[i] if i < len(cap) else blank), (op[i] if i < len(op) else blank)
+        style = "bold" if "total" in (ck, ok) else None
+        t.add_row(ck, _usd(cv) if ck else "", ok, _usd(ov) if ok else "", style=style)
     c.print(t)
     own, rent = res.cost_usd_per_gpu_hour.get("own"), res.cost_usd_per_gpu_hour.get("rent")
     s = Table(title="Own vs rent", header_style="bold")
@@ -371,7 +421,7 @@ def tco_report(res) -> None:
          else f"{res.breakeven_utilisation:.0%}"),
         ("cost per GPU-hour own / rent", f"{own:,.2f} / {rent:,.2f} USD"
          if isinstance(own, (int, float)) and isinstance(rent, (int, float)) else "—"),
-        ("facility power", f"{res.facility_power_w / 1e6:,.2f} MW"),
+        ("facility power", f"{res.facility_power_w / W_PER_MW:,.2f} MW"),
         ("carbon", f"{res.carbon_tco2e_per_year:,.0f} tCO2e / year"),
     ]
     if res.loan is not None:
@@ -387,16 +437,23 @@ def tco_report(res) -> None:
         b = Table(title="An owned GPU-hour, line by line (USD)", header_style="bold")
         b.add_column("item")
         b.add_column("USD / GPU-hour", justify="right")
-        for k, v in bd.items():
-            if v:
-                b.add_row(k, f"{v:,.3f}", style="bold" if k == "total" else None)
+        for item, usd in bd.items():
+            if usd:
+                b.add_row(item, f"{usd:,.3f}", style="bold" if item == "total" else None)
         c.print(b)
     for n in res.notes:
         c.print(f"[dim]note: {n}[/]")
 
 
-def risk_report(rk) -> None:
-    c = _console()
+def risk_report(rk: RiskResult) -> None:
+    """Monte Carlo NPV percentiles and the tornado of NPV swings per input.
+
+    Parameters
+    ----------
+    rk : RiskResult
+        The Monte Carlo result of ``gpuplan tco --risk`` [—].
+    """
+    c = console()
     c.print(f"Monte Carlo ({rk.n_samples:,} draws, seed {rk.seed}): NPV rent − own "
             + ", ".join(f"{k} {v:,.0f}" for k, v in rk.npv_usd.items())
             + f"; P(owning wins) {rk.probability_own_wins:.0%}")
@@ -405,13 +462,20 @@ def risk_report(rk) -> None:
     for k in keys:
         t.add_column(str(k), justify="left" if k in ("input", "name") else "right")
     for row in rk.tornado:
-        t.add_row(*[f"{v:,.0f}" if isinstance(v, float) and abs(v) >= 100 else
+        t.add_row(*[f"{v:,.0f}" if isinstance(v, float) and abs(v) >= TORNADO_WHOLE_FROM else
                     (f"{v:,.3g}" if isinstance(v, float) else str(v)) for v in row.values()])
     c.print(t)
 
 
-def budget_report(res) -> None:
-    c = _console()
+def budget_report(res: BudgetResult) -> None:
+    """Every scalar of what a budget buys.
+
+    Parameters
+    ----------
+    res : BudgetResult
+        The result of ``gpuplan budget`` [—].
+    """
+    c = console()
     d = res.model_dump()
     t = Table(title=f"What {res.budget_usd:,.0f} USD buys", header_style="bold")
     t.add_column("quantity")
@@ -420,34 +484,24 @@ def budget_report(res) -> None:
         if isinstance(v, (dict, list)) or v is None:
             continue
         if isinstance(v, float):
-            v = f"{v:,.4g}" if abs(v) < 1000 else f"{v:,.0f}"
+            v = f"{v:,.4g}" if abs(v) < WHOLE_NUMBER_FROM else f"{v:,.0f}"
         t.add_row(k, str(v))
     c.print(t)
     for n in d.get("notes", []) or []:
         c.print(f"[dim]note: {n}[/]")
 
 
-def section_table(section: str, entries: list[dict]) -> None:
-    """A catalog extension section: id, name and every sourced number with its date."""
-    c = _console()
-    t = Table(title=section, header_style="bold")
-    for col in ("id", "field", "value", "as of", "source"):
-        t.add_column(col, overflow="fold")
-    for e in entries:
-        first = True
-        for k, v in e.items():
-            if isinstance(v, dict) and "value" in v and "source" in v:
-                t.add_row(e["id"] if first else "", k, f"{v['value']:,.6g}", str(v["as_of"]),
-                          str(v["source"])[:80])
-                first = False
-        if first:
-            t.add_row(e["id"], "", "", "", "")
-    c.print(t)
+def section_rows(title: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    """A plain table of homogeneous rows (store listings).
 
-
-def section_rows(title: str, rows: list[dict]) -> None:
-    """A plain table of homogeneous rows (store listings)."""
-    c = _console()
+    Parameters
+    ----------
+    title : str
+        Table title [—].
+    rows : sequence of mapping
+        Rows with the same keys (the first row's keys are the columns) [—].
+    """
+    c = console()
     t = Table(title=title, header_style="bold")
     keys = list(rows[0]) if rows else []
     for k in keys:
