@@ -23,7 +23,7 @@ def test_example_runs(name):
     assert r.options and r.recommendation
     for o in r.options:
         assert o.gpus >= 1 and o.capex_usd_total > 0 and o.facility_power_w > 0
-        assert o.tco["cash_flows"]["month"][0] == 0
+        assert o.tco.cash_flows.month[0] == 0
         assert 0 <= o.probability_own_wins <= 1
 
 
@@ -35,10 +35,10 @@ def test_there_are_four_examples():
 def test_hyperscaler_loan_is_visible():
     r = _run("hyperscaler-20b-loan.yaml")
     for o in r.options:
-        loan = o.tco["loan"]
-        assert loan is not None and loan["total_interest_usd"] > 0
-        assert loan["term_years"] == 3 and loan["extension_years"] == 2
-    kinds = {w["kind"] for w in r.workloads}
+        loan = o.tco.loan
+        assert loan is not None and loan.total_interest_usd > 0
+        assert loan.term_years == 3 and loan.extension_years == 2
+    kinds = {w.kind for w in r.workloads}
     assert {"train", "recsys"} <= kinds
 
 
@@ -51,7 +51,7 @@ def test_export_restricted_refuses_controlled_parts():
 
 def test_enterprise_compares_hosted_api():
     r = _run("enterprise-70b.yaml")
-    assert all(o.hosted_api and o.hosted_api["npv_cost_usd"] > 0 for o in r.options)
+    assert all(o.hosted_api and o.hosted_api.npv_cost_usd > 0 for o in r.options)
 
 
 def test_startup_moe_meets_slo():

@@ -5,7 +5,9 @@ from pathlib import Path
 import pytest
 
 from gpuplan.errors import UserError
-from gpuplan.pipeline.scenario import demand, json_schema, load_scenario, parse_scenario
+from gpuplan.pipeline.scenario import json_schema, load_scenario, parse_scenario
+from gpuplan.pipeline.workloads import demand
+from gpuplan.units import HOURS_PER_YEAR
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -63,3 +65,47 @@ def test_demand_of_enterprise_example(cat):
     assert lora_row.gpus == 8 and serve_row.gpus >= 1
     assert d.gpus == serve_row.gpus + lora_row.gpus
     assert 0 < d.utilisation <= 1
+
+
+def test_every_workload_model_has_one_demand_handler():
+    from gpuplan.pipeline.scenario import WORKLOAD_KINDS, WORKLOAD_MODELS
+    from gpuplan.pipeline.workloads import WORKLOAD_HANDLERS
+
+    assert set(WORKLOAD_HANDLERS) == set(WORKLOAD_MODELS)
+    assert {"train", "finetune", "lora", "qlora", "serve", "recsys"} == WORKLOAD_KINDS
+
+
+def test_demand_dispatches_through_the_registry(cat, monkeypatch):
+    from gpuplan.pipeline import workloads
+    from gpuplan.pipeline.scenario import ServeWorkload
+
+    def fake(w, ctx):
+        return workloads.WorkloadDemand(name=w.name, kind=w.kind, gpus=3,
+                                        gpu_hours_per_year=100.0, always_on=True,
+                                        detail={"bottleneck": f"fake on {ctx.gpu}"})
+
+    monkeypatch.setitem(workloads.WORKLOAD_HANDLERS, ServeWorkload, fake)
+    s = parse_scenario(GOOD)
+    d = demand(s, s.hardware_options[0], cat)
+    assert d.gpus == 3 and d.bottlenecks == ["chat: fake on h100-sxm"]
+    assert d.utilisation == pytest.approx(100.0 / (3 * HOURS_PER_YEAR))
+
+
+DEADLINE = """
+name: t
+hardware_options: [{gpu: h100-sxm}]
+workloads:
+  - {kind: train, name: pretrain, model: llama-3.1-8b, tokens: 2.0e+11, deadline_days: 10}
+"""
+
+
+def test_deadline_picks_the_fewest_power_of_two_gpus(cat):
+    from gpuplan.demand.training import train
+
+    s = parse_scenario(DEADLINE)
+    row = demand(s, s.hardware_options[0], cat).workloads[0]
+    n = row.gpus
+    assert n & (n - 1) == 0 and row.detail["wall_days"] <= 10
+    fewer = train("llama-3.1-8b", "h100-sxm", n // 2, 2e11, seq_len=4096, catalog=cat)
+    assert fewer.wall_days > 10
+    assert row.gpu_hours_per_year == pytest.approx(row.detail["gpu_hours_per_run"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import threading
 
@@ -107,7 +108,11 @@ def test_concurrent_saves_keep_every_revision(tmp_path):
     assert sorted(r.yaml_text for r in h) == sorted(
         f"thread: {i}\nsave: {j}\n" for i in range(n_threads) for j in range(n_saves))
     for r_prev, r in zip(h, h[1:]):  # each diff is against the revision saved just before
-        assert r.diff == "" or f"busy@{r_prev.revision}" in r.diff
+        # every save's text is unique, so no diff is empty; difflib is the oracle
+        expected = "".join(difflib.unified_diff(
+            r_prev.yaml_text.splitlines(keepends=True), r.yaml_text.splitlines(keepends=True),
+            fromfile=f"busy@{r_prev.revision}", tofile=f"busy@{r.revision}"))
+        assert r.diff and r.diff == expected, (r_prev.revision, r.revision, r.diff)
     assert all(len(shared.history(f"own-{i}")) == n_saves for i in range(n_threads))
 
 

@@ -20,7 +20,8 @@ def main() -> int:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
     seed = int(sys.argv[2]) if len(sys.argv) > 2 else 0
     runner = CliRunner()
-    bad, codes = [], {}
+    bad: list[tuple[list[str], str]] = []
+    codes: dict[int, int] = {}
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         for i, args in enumerate(invocations(n, seed, Path(tmp))):

@@ -16,17 +16,18 @@ schema, so other databases reject a collision and the save is retried.
 
 from __future__ import annotations
 
+import builtins
 import datetime as _dt
 import difflib
 import getpass
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     Column,
@@ -43,23 +44,29 @@ from sqlalchemy import (
     func,
     select,
 )
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, RowMapping
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from gpuplan.errors import UserError, unknown_name
+from gpuplan.units import KILO, MIB
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 ENV_VAR = "GPUPLAN_DB_URL"
 DB_FILE_NAME = "gpuplan.db"
 #: Largest scenario text stored [bytes] (as for scenario files).
-MAX_YAML_BYTES = 2 * 2**20
+MAX_YAML_BYTES = 2 * MIB
 #: Largest result JSON stored [bytes].
-MAX_RESULT_BYTES = 64 * 2**20
+MAX_RESULT_BYTES = 64 * MIB
 #: Scenario names: a letter or digit, then letters, digits, space, ``. _ -``; at most 100.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}")
 MAX_AUTHOR_CHARS = 200
 MAX_COMMENT_CHARS = 2000
 #: How long a writer waits for SQLite's write lock [s].
 SQLITE_BUSY_TIMEOUT_S = 30.0
+#: The same, as SQLite's ``busy_timeout`` takes it [ms].
+SQLITE_BUSY_TIMEOUT_MS = round(SQLITE_BUSY_TIMEOUT_S * KILO)
 #: Saves retried on a revision-number collision (databases without BEGIN IMMEDIATE).
 SAVE_RETRIES = 5
 _WRITE_OPTION = "gpuplan_write"
@@ -147,6 +154,14 @@ def _default_author() -> str:
         return "unknown"
 
 
+def _result_text(result: str | Mapping[str, Any] | BaseModel) -> str:
+    """A plan result as JSON text (strict JSON: NaN and infinities refused)."""
+    if isinstance(result, str):
+        return result
+    data = result.model_dump() if hasattr(result, "model_dump") else result
+    return json.dumps(data, allow_nan=False)
+
+
 def check_name(name: str) -> str:
     """A valid scenario name, or a UserError that says what is accepted."""
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
@@ -194,7 +209,7 @@ class Store:
 
     def _sqlite_setup(self) -> None:
         @event.listens_for(self.engine, "connect")
-        def _on_connect(dbapi_conn, _record):
+        def _on_connect(dbapi_conn: Any, _record: object) -> None:  # a DB-API connection
             # Let SQLAlchemy's "begin" below issue BEGIN; pysqlite's own implicit BEGIN would
             # take the write lock too late for read-then-write transactions.
             dbapi_conn.isolation_level = None
@@ -202,11 +217,11 @@ class Store:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=FULL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+            cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cur.close()
 
         @event.listens_for(self.engine, "begin")
-        def _on_begin(conn):
+        def _on_begin(conn: Connection) -> None:
             write = conn.get_execution_options().get(_WRITE_OPTION, False)
             conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
@@ -224,7 +239,7 @@ class Store:
     def __enter__(self) -> Store:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def pragma(self, name: str) -> Any:
@@ -235,7 +250,8 @@ class Store:
             return c.exec_driver_sql(f"PRAGMA {name}").scalar()
 
     # -- writing -------------------------------------------------------------------------------
-    def save(self, name: str, yaml_text: str, result_json: str | dict | None = None,
+    def save(self, name: str, yaml_text: str,
+             result_json: str | Mapping[str, Any] | BaseModel | None = None,
              author: str | None = None, comment: str | None = None) -> int:
         """Save a new revision of ``name`` (created on first save), in one transaction.
 
@@ -253,30 +269,31 @@ class Store:
         if not isinstance(yaml_text, str):
             raise UserError("scenario text must be a string")
         if len(yaml_text.encode("utf-8")) > MAX_YAML_BYTES:
-            raise UserError(f"scenario text larger than {MAX_YAML_BYTES // 2**20} MiB")
-        if result_json is not None and not isinstance(result_json, str):
-            if hasattr(result_json, "model_dump"):
-                result_json = result_json.model_dump()
-            result_json = json.dumps(result_json, allow_nan=False)
-        if result_json is not None and len(result_json) > MAX_RESULT_BYTES:
-            raise UserError(f"result larger than {MAX_RESULT_BYTES // 2**20} MiB")
+            raise UserError(f"scenario text larger than {MAX_YAML_BYTES // MIB} MiB")
+        result_text = None if result_json is None else _result_text(result_json)
+        if result_text is not None and len(result_text) > MAX_RESULT_BYTES:
+            raise UserError(f"result larger than {MAX_RESULT_BYTES // MIB} MiB")
         author = (author if author is not None else _default_author())[:MAX_AUTHOR_CHARS]
         comment = (comment or "")[:MAX_COMMENT_CHARS]
         for attempt in range(SAVE_RETRIES):
             try:
-                return self._save_once(name, yaml_text, result_json, author, comment)
+                return self._save_once(name, yaml_text, result_text, author, comment)
             except IntegrityError:
                 if attempt == SAVE_RETRIES - 1:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _save_once(self, name, yaml_text, result_json, author, comment) -> int:
+    def _save_once(self, name: str, yaml_text: str, result_json: str | None, author: str,
+                   comment: str) -> int:
         now = _now()
         with self._write() as c:
             sid = c.execute(select(scenarios.c.id).where(scenarios.c.name == name)).scalar()
             if sid is None:
-                sid = c.execute(scenarios.insert().values(name=name, created_at=now)
-                                ).inserted_primary_key[0]
+                key = c.execute(scenarios.insert().values(name=name, created_at=now)
+                                ).inserted_primary_key
+                if key is None:  # pragma: no cover - every SQLAlchemy dialect returns it
+                    raise RuntimeError(f"no id returned for the new scenario {name!r}")
+                sid = key[0]
                 prev_number, prev_text = 0, ""
             else:
                 row = c.execute(select(revisions.c.number, revisions.c.yaml_text)
@@ -301,13 +318,13 @@ class Store:
         return int(n)
 
     # -- reading -------------------------------------------------------------------------------
-    def _scenario_id(self, c, name: str) -> int:
+    def _scenario_id(self, c: Connection, name: str) -> int:
         sid = c.execute(select(scenarios.c.id).where(scenarios.c.name == name)).scalar()
         if sid is None:
             known = c.execute(select(scenarios.c.name)).scalars().all()
             err = unknown_name("saved scenario", str(name), known)
             raise NotFound(str(err).replace(" (see `gpuplan catalog`)", ""))
-        return sid
+        return int(sid)
 
     def list(self) -> list[dict[str, Any]]:
         """Every saved scenario: name, created_at, updated_at, revisions, latest author."""
@@ -321,7 +338,8 @@ class Store:
                      "updated_at": _iso(r.updated), "revisions": int(r.latest)}
                     for r in c.execute(q)]
 
-    def _rows(self, c, name: str, number: int | None = None):
+    def _rows(self, c: Connection, name: str, number: int | None = None
+              ) -> Sequence[RowMapping]:
         sid = self._scenario_id(c, name)
         q = (select(revisions).where(revisions.c.scenario_id == sid)
              .order_by(revisions.c.number))
@@ -330,13 +348,13 @@ class Store:
         return c.execute(q).mappings().all()
 
     @staticmethod
-    def _revision(name: str, r) -> Revision:
+    def _revision(name: str, r: RowMapping) -> Revision:
         return Revision(id=r["id"], name=name, revision=r["number"],
                         created_at=_iso(r["created_at"]), author=r["author"],
                         comment=r["comment"] or "", yaml_text=r["yaml_text"],
                         result_json=r["result_json"], diff=r["diff"] or "")
 
-    def history(self, name: str) -> list[Revision]:
+    def history(self, name: str) -> builtins.list[Revision]:
         """Every revision of ``name``, oldest first."""
         with self.engine.connect() as c:
             return [self._revision(name, r) for r in self._rows(c, name)]

@@ -8,11 +8,11 @@ from typing import Any
 import yaml
 
 from gpuplan.errors import UserError
+from gpuplan.units import MIB
 
-try:  # libyaml's loader is ~10x faster; both are safe loaders (no object construction).
-    SafeLoader = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover - depends on the PyYAML build
-    SafeLoader = yaml.SafeLoader
+#: libyaml's loader is ~10x faster; both are safe loaders (no object construction).
+SafeLoader: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = getattr(
+    yaml, "CSafeLoader", yaml.SafeLoader)  # CSafeLoader is absent without libyaml
 
 
 class NoAliasSafeLoader(yaml.SafeLoader):  # the pure-Python loader: its composer can be hooked
@@ -22,7 +22,7 @@ class NoAliasSafeLoader(yaml.SafeLoader):  # the pure-Python loader: its compose
     (scenarios) have no need for them.
     """
 
-    def compose_node(self, parent, index):
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         if self.check_event(yaml.events.AliasEvent):
             event = self.peek_event()
             raise yaml.composer.ComposerError(
@@ -42,14 +42,15 @@ def read_user_text(path: str | Path, *, max_bytes: int, what: str) -> tuple[Path
     if not p.is_file():
         raise UserError(f"{what} {str(path)!r} does not exist")
     if p.stat().st_size > max_bytes:
-        raise UserError(f"{p}: larger than {max_bytes / 2**20:g} MiB; not a {what}")
+        raise UserError(f"{p}: larger than {max_bytes / MIB:g} MiB; not a {what}")
     try:
         return p, p.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise UserError(f"{p}: not UTF-8 text") from None
 
 
-def parse_yaml(text: str, path: str | Path, loader=SafeLoader) -> Any:
+def parse_yaml(text: str, path: str | Path,
+               loader: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = SafeLoader) -> Any:
     """Parse YAML with a safe loader; a syntax error names the file and line."""
     try:
         return yaml.load(text, Loader=loader)
@@ -59,7 +60,8 @@ def parse_yaml(text: str, path: str | Path, loader=SafeLoader) -> Any:
         raise UserError(f"{path}{where}: not valid YAML ({getattr(e, 'problem', e)})") from None
 
 
-def read_yaml_mapping(path: str | Path, *, max_bytes: int, what: str) -> tuple[Path, dict]:
+def read_yaml_mapping(path: str | Path, *, max_bytes: int, what: str
+                      ) -> tuple[Path, dict[str, Any]]:
     """Read a YAML file whose top level must be a mapping."""
     p, text = read_user_text(path, max_bytes=max_bytes, what=what)
     data = parse_yaml(text, p)

@@ -77,7 +77,8 @@ def cli_invocation(rng: random.Random) -> list[str]:
             "--json"]
 
 
-SCENARIO_PIECES = {
+#: Values tried for each piece of a generated scenario: valid, boundary and wrong-typed.
+SCENARIO_PIECES: dict[str, list[str | float | None]] = {
     "name": ["t", "", None, 5, "x" * 300],
     "horizon_years": [3, 0, -1, "nan", 1e9, "five"],
     "region": ["us", "cn", "mars", 7],
@@ -104,7 +105,7 @@ def scenario_text(rng: random.Random) -> bytes:
         return b""
     c = {k: rng.choice(v) for k, v in SCENARIO_PIECES.items()}
 
-    def y(v):
+    def y(v: str | float | None) -> str:
         return "null" if v is None else (repr(v) if isinstance(v, str) else str(v))
 
     return (f"name: {y(c['name'])}\nhorizon_years: {y(c['horizon_years'])}\n"
