@@ -186,7 +186,8 @@ def layout_evaluations_per_s(cat) -> float:
 
     from gpuplan.demand.arch import arch_from_config
     from gpuplan.demand.memory import training_memory
-    from gpuplan.demand.training import hardware_for, step_time
+    from gpuplan.demand.hardware import hardware_for
+    from gpuplan.demand.training import step_time
 
     m = cat.models["llama-3.1-405b"]
     arch = arch_from_config(m.config, m.id)

@@ -148,3 +148,15 @@ def test_heads_must_divide():
                num_key_value_heads=4, vocab_size=100, intermediate_size=128)
     with pytest.raises(UserError, match="multiple"):
         arch_from_config(cfg)
+
+
+def test_llama4_moe_without_expert_width_is_user_error(cat):
+    # Llama 4's routed experts take their width from intermediate_size: without it the config
+    # is refused with the field's name (it used to raise a TypeError).
+    name, cfg, _ = cat.model("llama-4-scout")
+    cfg = dict(cfg.get("text_config", cfg))
+    cfg.setdefault("model_type", "llama4_text")
+    assert arch_from_config(cfg, name).is_moe
+    cfg.pop("intermediate_size")
+    with pytest.raises(UserError, match="intermediate_size"):
+        arch_from_config(cfg, name)

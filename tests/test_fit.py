@@ -89,8 +89,11 @@ def test_all_gpus_ranking():
     ("recompute=sometimes", "accepted"),
 ])
 def test_bad_layouts(layout, msg):
-    with pytest.raises(UserError, match=msg):
+    with pytest.raises(UserError, match=msg) as e:
         fit("llama-3.1-70b", "h100-sxm", mode="train", layout=layout)
+    assert e.value.field == "layout" and "--" not in str(e.value)
+    if str(e.value).startswith("layout "):  # a parse error names the parameter first
+        assert e.value.as_flag_message().startswith("--layout ")
 
 
 def test_tp_incompatible_with_kv_heads():
@@ -99,17 +102,22 @@ def test_tp_incompatible_with_kv_heads():
         fit("phi-3-medium", "h100-sxm", layout="tp=4")
 
 
-@pytest.mark.parametrize("kw,msg", [
-    (dict(mode="sing"), "--mode"),
-    (dict(dtype="int3"), "--dtype"),
-    (dict(kv_dtype="fp2"), "--kv-dtype"),
-    (dict(seq_len=0), "--seq-len"),
-    (dict(batch=-1), "--batch"),
-    (dict(seq_len=10**12), "--seq-len"),
+@pytest.mark.parametrize("kw,field,msg", [
+    (dict(mode="sing"), "mode", "^mode 'sing' unknown; accepted: inference, train"),
+    (dict(dtype="int3"), "dtype", "^dtype 'int3' unknown for inference weights; accepted"),
+    (dict(mode="train", dtype="int4"), "dtype", "^dtype 'int4' unknown for train; accepted"),
+    (dict(kv_dtype="fp2"), "kv_dtype", "^kv_dtype 'fp2' unknown; accepted"),
+    (dict(seq_len=0), "seq_len", "^seq_len must be a whole number from 1 .* got 0$"),
+    (dict(batch=-1), "batch", "^batch must be a whole number from 1 .* got -1$"),
+    (dict(seq_len=10**12), "seq_len", "^seq_len must be a whole number"),
+    (dict(layout="dp=2"), "layout", "^layout for inference takes tp, pp"),
 ])
-def test_bad_values(kw, msg):
-    with pytest.raises(UserError, match=msg):
+def test_bad_values(kw, field, msg):
+    # messages name the parameter (never a CLI flag); the CLI turns it into the flag
+    with pytest.raises(UserError, match=msg) as e:
         fit("llama-3.1-8b", "h100-sxm", **kw)
+    assert e.value.field == field and "--" not in str(e.value)
+    assert e.value.as_flag_message().startswith("--" + field.replace("_", "-") + " ")
 
 
 def test_unknown_names_suggest():

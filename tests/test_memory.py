@@ -35,7 +35,8 @@ def _korthikanti(s, b, h, a, t=1, sp=False, selective=False):
 def test_korthikanti_table2(t, s, b):
     h, a = 12288, 96
     kw = dict(seq_len=s, mb=b, tp=t, flash=False, dropout=True)
-    assert activation_bytes_per_layer(GPT3, sp=0, **kw) == pytest.approx(_korthikanti(s, b, h, a, t))
+    assert activation_bytes_per_layer(GPT3, sp=0, **kw) == pytest.approx(
+        _korthikanti(s, b, h, a, t))
     assert activation_bytes_per_layer(GPT3, sp=1, **kw) == pytest.approx(
         _korthikanti(s, b, h, a, t, sp=True))
     # selective recompute keeps 34·sbh/t plus FlashAttention-size softmax stats (< 0.2 %)

@@ -43,8 +43,8 @@ def test_speculative_decoding_expected_tokens():
 
 def test_decode_is_bandwidth_bound_at_batch_one(cat, arch_of):
     # Pope et al. 2023: at batch 1 a decode step streams every weight once.
+    from gpuplan.demand.hardware import hardware_for
     from gpuplan.demand.memory import weight_bytes
-    from gpuplan.demand.training import hardware_for
 
     a = arch_of("llama-3.1-70b")
     hw = hardware_for(cat, cat.accelerators["h100-sxm"], "bf16")
@@ -58,7 +58,7 @@ def test_decode_is_bandwidth_bound_at_batch_one(cat, arch_of):
 
 
 def test_moe_reads_active_experts_only_at_small_batch(cat, arch_of):
-    from gpuplan.demand.training import hardware_for
+    from gpuplan.demand.hardware import hardware_for
 
     a = arch_of("mixtral-8x7b")
     hw = hardware_for(cat, cat.accelerators["h100-sxm"], "bf16")
@@ -105,16 +105,44 @@ def test_quantisation_and_mla():
         serve("llama-3.1-8b", "a100-80gb", quant="fp8")  # Ampere has no FP8 tensor cores
 
 
-@pytest.mark.parametrize("kw,msg", [
-    (dict(rate=-1.0), "--rate"), (dict(ttft_ms=0.0), "--ttft-ms"),
-    (dict(input_tokens=0), "--input-tokens"), (dict(quant="int3"), "--quant"),
-    (dict(rate=1.0, tokens_per_day=1e9), "not both"), (dict(headroom=float("nan")), "headroom"),
-    (dict(speculative_acceptance=1.5), "acceptance"),
-    (dict(tp=3), "does not divide"), (dict(tp=0), "--tp"), (dict(pp=100), "layers"),
+@pytest.mark.parametrize("kw,field,msg", [
+    (dict(rate=-1.0), "rate", "^rate must be a number above 0 .* got -1.0$"),
+    (dict(rate=float("inf")), "rate", "^rate must be a finite number, got inf$"),
+    (dict(ttft_ms=0.0), "ttft_ms", "^ttft_ms must be a number above 0"),
+    (dict(input_tokens=0), "input_tokens", "^input_tokens must be a whole number"),
+    (dict(output_tokens=2.5), "output_tokens", "^output_tokens must be a whole number"),
+    (dict(quant="int3"), "quant", "^quant 'int3' unknown; accepted: .*auto$"),
+    (dict(kv_dtype="fp2"), "kv_dtype", "^kv_dtype 'fp2' unknown"),
+    (dict(rate=1.0, tokens_per_day=1e9), "rate", "not both"),
+    (dict(headroom=float("nan")), "headroom", "^headroom must be a finite number"),
+    (dict(speculative_acceptance=1.5), "speculative_acceptance",
+     "^speculative_acceptance must be a number from 0 up to 1, got 1.5$"),
+    (dict(tp=3), None, "does not divide"), (dict(tp=0), "tp", "^tp must be a whole number"),
+    (dict(pp=100), None, "layers"),
 ])
-def test_bad_inputs(kw, msg):
-    with pytest.raises(UserError, match=msg):
+def test_bad_inputs(kw, field, msg):
+    # messages name the parameter (never a CLI flag); the CLI turns it into the flag
+    with pytest.raises(UserError, match=msg) as e:
         serve("llama-3.1-8b", "h100-sxm", **kw)
+    assert e.value.field == field
+    assert "--" not in str(e.value)
+    if field:
+        assert e.value.as_flag_message().startswith("--" + field.replace("_", "-"))
+
+
+def test_demand_prices_nothing_and_cost_is_typed():
+    from gpuplan.demand.serving import ServeCost
+
+    r = serve("llama-3.1-8b", "h100-sxm", rate=5)
+    assert r.cost_usd is None and r.model_dump()["cost_usd"] is None
+    # the pipeline assigns money.serve_cost's mapping; it is validated into the typed record
+    keys = ("own_usd_per_gpu_hour", "own_usd_per_hour", "own_usd_per_million_output_tokens",
+            "rent_usd_per_gpu_hour", "rent_usd_per_hour", "rent_usd_per_million_output_tokens")
+    r.cost_usd = dict(zip(keys, (1.0, 8.0, 0.5, 2.0, 16.0, None)))
+    assert isinstance(r.cost_usd, ServeCost) and r.cost_usd.rent_usd_per_hour == 16.0
+    assert tuple(r.model_dump()["cost_usd"]) == keys  # JSON keys in money's order
+    with pytest.raises(ValueError):
+        r.cost_usd = {"own_usd": 1.0}
 
 
 def test_does_not_fit_is_a_user_error():

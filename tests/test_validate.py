@@ -126,3 +126,26 @@ def test_recsys_cases_in_validate(report):
     rows = [r for r in report.cases if r.quantity in ("train_samples_per_s", "serve_qps")]
     assert len(rows) >= 6
     assert all(abs(r.relative_error) < 0.15 for r in rows)
+
+
+def test_hardware_reads_the_fitted_fractions():
+    # the step-time models read the same file the calibration writes, per generation
+    from gpuplan.demand.hardware import CALIBRATION_FILE, calibration, training_mamf_fraction
+
+    cal = yaml.safe_load(CALIBRATION_FILE.read_text())
+    assert calibration() == cal
+    for g in cal["generations"].values():
+        for acc in g["accelerators"]:
+            assert training_mamf_fraction(acc) == g["training_mamf_fraction"]
+    assert training_mamf_fraction("no-such-gpu") == cal["default"]["training_mamf_fraction"]
+
+
+def test_every_stage_has_cases(report):
+    # the report carries the training, serving, decode, recommender, cluster and money cases
+    ids = {r.id for r in report.cases}
+    from gpuplan.validation import load_cases
+
+    for f in ("train_cases.yaml", "serve_cases.yaml", "device_cases.yaml"):
+        assert {c.id for c in load_cases(VALIDATION / f).cases} <= ids, f
+    quantities = {r.quantity for r in report.cases}
+    assert {"tflops_per_gpu", "output_tokens_per_s", "tpot_s"} <= quantities

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from gpuplan.errors import UserError
 
@@ -48,6 +49,21 @@ _UNTIED_BY_DEFAULT = {"llama", "mistral", "mixtral", "qwen2", "qwen3", "qwen2_mo
                       "deepseek_v2", "deepseek_v3", "olmo2", "phi3", "llama4_text", "llama4"}
 
 _GATED_ACTS = {"silu", "swiglu", "swish", "gelu_pytorch_tanh_gated", "geglu"}
+#: Model types with a gated MLP whatever their activation says, and types that never have one.
+_GATED_TYPES = {"llama", "mistral", "mixtral", "qwen2", "qwen3", "qwen2_moe", "qwen3_moe", "gemma",
+                "gemma2", "gemma3", "olmo2", "olmo", "phi3", "deepseek_v2", "deepseek_v3",
+                "llama4_text", "llama4"}
+_PLAIN_MLP_TYPES = {"gpt2", "bloom", "opt", "falcon", "gpt_neox", "gptj"}
+#: Model types with LayerNorm (weight and bias); the others use RMSNorm (weight only).
+_LAYERNORM_TYPES = {"gpt2", "bloom", "opt", "falcon", "gpt_neox", "phi", "gptj"}
+_LLAMA4_TYPES = {"llama4_text", "llama4"}
+#: MLP width when the config gives none: 4·h (Vaswani et al. 2017; GPT-2).
+DEFAULT_FFN_MULTIPLIER = 4
+#: Norms per layer: before attention and before the MLP; Gemma 2/3 add a norm after each.
+NORMS_PER_LAYER = 2
+SANDWICH_NORMS_PER_LAYER = 4
+#: OPT's learned position table has 2 extra rows (its padding offset).
+OPT_POSITION_OFFSET = 2
 
 
 @dataclass(frozen=True)
@@ -152,154 +168,175 @@ def arch_from_config(cfg: dict[str, Any], name: str = "model") -> Arch:
     UserError
         A needed field is missing or not a positive whole number.
     """
+    cfg = _text_config(cfg, name)
+    mt = str(cfg.get("model_type", "unknown")).lower()
+    core = _core_shape(cfg, mt, name)
+    h, a, k, d = core["hidden_size"], core["num_heads"], core["num_kv_heads"], core["head_dim"]
+    parts = core | _norms_and_positions(cfg, mt, h) | _biases(cfg, mt, h, a, k, d)
+    parts |= _moe(cfg, mt, name, core["num_layers"], core["intermediate_size"])
+    parts |= _mla(cfg, a, k, d)
+    windows, notes = _windows(cfg, mt, core["num_layers"])
+    return Arch(name=name, model_type=mt, window_per_layer=windows, notes=notes, **parts)
+
+
+def _text_config(cfg: dict[str, Any], name: str) -> dict[str, Any]:
+    """The text model's config (multimodal configs nest it under ``text_config``)."""
     if not isinstance(cfg, dict):
         raise UserError(f"{name}: config must be a JSON object")
     if isinstance(cfg.get("text_config"), dict) and "hidden_size" not in cfg:
         inner = dict(cfg["text_config"])
         inner.setdefault("model_type", cfg.get("model_type", "unknown"))
         inner.setdefault("tie_word_embeddings", cfg.get("tie_word_embeddings", False))
-        cfg = inner
-    mt = str(cfg.get("model_type", "unknown")).lower()
-    notes: list[str] = []
+        return inner
+    return cfg
 
+
+def _core_shape(cfg: dict[str, Any], mt: str, name: str) -> dict[str, Any]:
+    """Widths, depth, heads, vocabulary, MLP width and kind, tying [elements]."""
     h = _pos_int(cfg, "hidden_size", "n_embd", "d_model", "n_embed")
     L = _pos_int(cfg, "num_hidden_layers", "n_layer", "num_layers")
     a = _pos_int(cfg, "num_attention_heads", "n_head", "num_heads")
     V = _pos_int(cfg, "vocab_size", "padded_vocab_size")
-    if mt == "falcon" and not cfg.get("new_decoder_architecture") and cfg.get("multi_query"):
-        kv_default = 1
-    else:
-        kv_default = a
+    multi_query = mt == "falcon" and not cfg.get("new_decoder_architecture") \
+        and cfg.get("multi_query")
     k = _pos_int(cfg, "num_key_value_heads", "num_kv_heads", "n_head_kv", "multi_query_group_num",
-                 default=kv_default)
+                 default=1 if multi_query else a)
     if a % k:
-        raise UserError(f"{name}: num_attention_heads {a} is not a multiple of num_key_value_heads {k}")
-    d = int(cfg.get("head_dim") or h // a)
-
+        raise UserError(f"{name}: num_attention_heads {a} is not a multiple of "
+                        f"num_key_value_heads {k}")
     act = str(_get(cfg, "hidden_act", "activation_function", "hidden_activation", default="gelu",
                    required=False)).lower()
-    gated = act in _GATED_ACTS or mt in {"llama", "mistral", "mixtral", "qwen2", "qwen3",
-                                         "qwen2_moe", "qwen3_moe", "gemma", "gemma2", "gemma3",
-                                         "olmo2", "olmo", "phi3", "deepseek_v2", "deepseek_v3",
-                                         "llama4_text", "llama4"}
-    if mt in {"gpt2", "bloom", "opt", "falcon", "gpt_neox", "gptj"}:
-        gated = False
-    f = 4 * h
-    for n in ("intermediate_size_mlp", "intermediate_size", "n_inner", "ffn_dim", "ffn_hidden_size"):
+    gated = (act in _GATED_ACTS or mt in _GATED_TYPES) and mt not in _PLAIN_MLP_TYPES
+    f = DEFAULT_FFN_MULTIPLIER * h
+    for n in ("intermediate_size_mlp", "intermediate_size", "n_inner", "ffn_dim",
+              "ffn_hidden_size"):
         if cfg.get(n):
             f = _pos_int(cfg, n)
             break
-
     # transformers' PretrainedConfig ties by default; Llama-family configs say False explicitly.
     tied = bool(cfg.get("tie_word_embeddings", mt not in _UNTIED_BY_DEFAULT))
+    d = int(cfg.get("head_dim") or h // a)
+    return dict(hidden_size=h, num_layers=L, num_heads=a, num_kv_heads=k, head_dim=d,
+                v_head_dim=d, vocab_size=V, intermediate_size=f, gated_mlp=gated,
+                tied_embeddings=tied)
 
+
+def _norms_and_positions(cfg: dict[str, Any], mt: str, h: int) -> dict[str, int]:
+    """Norm weights per layer and final, learned positions, extra embedding parameters."""
     # Norms: RMSNorm has a weight; LayerNorm weight + bias.
-    layernorm = mt in {"gpt2", "bloom", "opt", "falcon", "gpt_neox", "phi", "gptj"}
-    per_norm = 2 * h if layernorm else h
-    norms_per_layer = 2
+    per_norm = 2 * h if mt in _LAYERNORM_TYPES else h
+    norms_per_layer = NORMS_PER_LAYER
     if mt in {"gemma2", "gemma3"}:
-        norms_per_layer = 4  # pre- and post- norms around attention and MLP
-    if mt == "olmo2":
-        norms_per_layer = 2  # post-attention and post-feedforward norms
-    if mt == "falcon" and not cfg.get("new_decoder_architecture") and cfg.get("parallel_attn", True):
+        norms_per_layer = SANDWICH_NORMS_PER_LAYER  # pre- and post- norms around attn and MLP
+    if mt == "falcon" and not cfg.get("new_decoder_architecture") \
+            and cfg.get("parallel_attn", True):
         norms_per_layer = 1
-    norm_layer = norms_per_layer * per_norm
     final_norm = per_norm
-
-    # Positions and extra embedding parameters.
     learned = 0
     extra_emb = 0
     if mt == "gpt2":
         learned = _pos_int(cfg, "n_positions", "max_position_embeddings")
     elif mt == "opt":
-        learned = _pos_int(cfg, "max_position_embeddings") + 2  # OPT's learned offset of 2
+        learned = _pos_int(cfg, "max_position_embeddings") + OPT_POSITION_OFFSET
         proj = int(cfg.get("word_embed_proj_dim") or h)
         if proj != h:
-            extra_emb += 2 * proj * h
+            extra_emb += 2 * proj * h  # project_in and project_out
         if not cfg.get("do_layer_norm_before", True):
             final_norm = 0
     elif mt == "bloom":
         extra_emb = 2 * h  # word_embeddings_layernorm
     max_pos = int(cfg.get("max_position_embeddings") or cfg.get("n_positions") or
                   cfg.get("seq_length") or 0)
+    return dict(norm_params_per_layer=norms_per_layer * per_norm, final_norm_params=final_norm,
+                learned_positions=learned, extra_embedding_params=extra_emb,
+                max_position_embeddings=max_pos)
 
-    # Biases.
+
+def _biases(cfg: dict[str, Any], mt: str, h: int, a: int, k: int, d: int) -> dict[str, Any]:
+    """Attention biases, whether the MLP has biases, and q/k-norm weights [parameters]."""
     bias_all = bool(cfg.get("bias", False)) if mt == "falcon" else mt in {"gpt2", "bloom", "opt"}
     qkv_bias = bias_all or bool(cfg.get("attention_bias", False)) or mt in {"qwen2", "qwen2_moe"}
     o_bias = bias_all or bool(cfg.get("attention_bias", False))
-    attn_bias = (a * d + 2 * k * d if qkv_bias else 0) + (h if o_bias else 0)
-    mlp_bias = bias_all or bool(cfg.get("mlp_bias", False))
-
     qk_norm = 0
     if mt in {"qwen3", "qwen3_moe", "gemma3"}:
         qk_norm = 2 * d
     elif mt == "olmo2":
         qk_norm = a * d + k * d
+    return dict(attn_bias_params=(a * d + 2 * k * d if qkv_bias else 0) + (h if o_bias else 0),
+                mlp_bias=bias_all or bool(cfg.get("mlp_bias", False)), qk_norm_params=qk_norm)
 
-    # MoE.
+
+def _moe_layers(cfg: dict[str, Any], mt: str, L: int) -> tuple[bool, ...]:
+    """Which layers hold a routed-expert block."""
+    first_dense = int(cfg.get("first_k_dense_replace") or 0)
+    freq = int(cfg.get("moe_layer_freq") or cfg.get("interleave_moe_layer_step") or 1)
+    step = max(freq, int(cfg.get("decoder_sparse_step") or 1))
+    explicit = cfg.get("moe_layers")
+    moe_layers = [False] * L
+    for i in range(L):
+        if isinstance(explicit, list) and explicit:
+            moe_layers[i] = i in set(explicit)
+        elif mt in _LLAMA4_TYPES:
+            moe_layers[i] = (i + 1) % step == 0
+        else:
+            moe_layers[i] = i >= first_dense and (i - first_dense) % step == 0 if step > 1 \
+                else i >= first_dense
+    for i in cfg.get("mlp_only_layers") or []:
+        if 0 <= int(i) < L:
+            moe_layers[int(i)] = False
+    return tuple(moe_layers)
+
+
+def _moe(cfg: dict[str, Any], mt: str, name: str, L: int, f: int) -> dict[str, Any]:
+    """Routed and shared experts, their widths, the MoE layers and the dense MLP width."""
     E = int(_get(cfg, "num_local_experts", "n_routed_experts", "num_experts", "moe_num_experts",
                  default=0, required=False) or 0)
     top_k = int(_get(cfg, "num_experts_per_tok", "moe_top_k", "top_k", default=0, required=False)
                 or 0)
-    moe_f = 0
-    shared = 0
-    shared_f = 0
-    moe_layers = [False] * L
-    router_bias = False
+    if E <= 0:
+        return dict(num_experts=E, experts_per_token=top_k, moe_layers=(False,) * L)
+    if top_k <= 0:
+        raise UserError(f"{name}: MoE config has experts but no num_experts_per_tok")
+    moe_f = int(cfg.get("moe_intermediate_size") or cfg.get("intermediate_size") or f)
+    shared = int(cfg.get("n_shared_experts") or 0)
+    shared_f = moe_f
     shared_gate = False
-    if E > 0:
-        if top_k <= 0:
-            raise UserError(f"{name}: MoE config has experts but no num_experts_per_tok")
-        moe_f = int(cfg.get("moe_intermediate_size") or cfg.get("intermediate_size") or f)
-        shared = int(cfg.get("n_shared_experts") or 0)
+    if mt in _LLAMA4_TYPES:
+        shared = 1
+        moe_f = _pos_int(cfg, "intermediate_size")
         shared_f = moe_f
-        if mt in {"llama4_text", "llama4"}:
-            shared = 1
-            moe_f = int(cfg.get("intermediate_size"))
-            shared_f = moe_f
-        if cfg.get("shared_expert_intermediate_size"):
-            shared = max(shared, 1)
-            shared_f = int(cfg["shared_expert_intermediate_size"])
-            shared_gate = mt == "qwen2_moe"
-        first_dense = int(cfg.get("first_k_dense_replace") or 0)
-        freq = int(cfg.get("moe_layer_freq") or cfg.get("interleave_moe_layer_step") or 1)
-        decoder_sparse_step = int(cfg.get("decoder_sparse_step") or 1)
-        step = max(freq, decoder_sparse_step)
-        explicit = cfg.get("moe_layers")
-        for i in range(L):
-            if isinstance(explicit, list) and explicit:
-                moe_layers[i] = i in set(explicit)
-            elif mt in {"llama4_text", "llama4"}:
-                moe_layers[i] = (i + 1) % step == 0
-            else:
-                moe_layers[i] = i >= first_dense and (i - first_dense) % step == 0 if step > 1 \
-                    else i >= first_dense
-        mlp_only = cfg.get("mlp_only_layers") or []
-        for i in mlp_only:
-            if 0 <= int(i) < L:
-                moe_layers[int(i)] = False
-        router_bias = cfg.get("topk_method") == "noaux_tc"
-        if mt in {"llama4_text", "llama4"}:
-            f = int(cfg.get("intermediate_size_mlp") or f)
-        elif mt in {"deepseek_v2", "deepseek_v3"}:
-            f = int(cfg.get("intermediate_size") or f)
+    if cfg.get("shared_expert_intermediate_size"):
+        shared = max(shared, 1)
+        shared_f = int(cfg["shared_expert_intermediate_size"])
+        shared_gate = mt == "qwen2_moe"
+    if mt in _LLAMA4_TYPES:
+        f = int(cfg.get("intermediate_size_mlp") or f)
+    elif mt in {"deepseek_v2", "deepseek_v3"}:
+        f = int(cfg.get("intermediate_size") or f)
+    return dict(num_experts=E, experts_per_token=top_k, moe_intermediate_size=moe_f,
+                num_shared_experts=shared, shared_intermediate_size=shared_f,
+                moe_layers=_moe_layers(cfg, mt, L),
+                router_bias=cfg.get("topk_method") == "noaux_tc", shared_expert_gate=shared_gate,
+                intermediate_size=f)
 
-    # MLA.
-    q_lora = int(cfg.get("q_lora_rank") or 0)
+
+def _mla(cfg: dict[str, Any], a: int, k: int, d: int) -> dict[str, int]:
+    """Multi-head latent attention ranks; MLA's per-head widths, and one KV "head" per head."""
     kv_lora = int(cfg.get("kv_lora_rank") or 0)
     rope_d = int(cfg.get("qk_rope_head_dim") or 0)
-    v_d = d
+    out = dict(q_lora_rank=int(cfg.get("q_lora_rank") or 0), kv_lora_rank=kv_lora,
+               qk_rope_head_dim=rope_d)
     if kv_lora:
-        nope = _pos_int(cfg, "qk_nope_head_dim")
-        d = nope + rope_d
-        v_d = _pos_int(cfg, "v_head_dim")
-        k = a
+        out |= dict(head_dim=_pos_int(cfg, "qk_nope_head_dim") + rope_d,
+                    v_head_dim=_pos_int(cfg, "v_head_dim"), num_kv_heads=a)
+    return out
 
-    # Sliding windows.
+
+def _windows(cfg: dict[str, Any], mt: str, L: int) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    """Sliding window of each layer (0 = full attention), and notes on what is approximated."""
     windows = [0] * L
     sw = cfg.get("sliding_window")
-    use_sw = cfg.get("use_sliding_window", True)
-    if sw and use_sw:
+    if sw and cfg.get("use_sliding_window", True):
         if mt in {"gemma2"}:
             windows = [int(sw) if i % 2 == 0 else 0 for i in range(L)]
         elif mt in {"qwen2", "qwen3", "qwen2_moe", "qwen3_moe"}:
@@ -307,20 +344,10 @@ def arch_from_config(cfg: dict[str, Any], name: str = "model") -> Arch:
             windows = [int(sw) if i >= start else 0 for i in range(L)]
         else:
             windows = [int(sw)] * L
-    if mt in {"llama4_text", "llama4"} and cfg.get("attention_chunk_size"):
-        notes.append("chunked local attention of Llama 4 is counted as full attention")
-
-    return Arch(
-        name=name, model_type=mt, hidden_size=h, num_layers=L, num_heads=a, num_kv_heads=k,
-        head_dim=d, v_head_dim=v_d, vocab_size=V, intermediate_size=f, gated_mlp=gated,
-        tied_embeddings=tied, learned_positions=learned, norm_params_per_layer=norm_layer,
-        final_norm_params=final_norm, extra_embedding_params=extra_emb, attn_bias_params=attn_bias,
-        mlp_bias=mlp_bias, qk_norm_params=qk_norm, num_experts=E, experts_per_token=top_k,
-        moe_intermediate_size=moe_f, num_shared_experts=shared, shared_intermediate_size=shared_f,
-        moe_layers=tuple(moe_layers), router_bias=router_bias, shared_expert_gate=shared_gate,
-        q_lora_rank=q_lora, kv_lora_rank=kv_lora, qk_rope_head_dim=rope_d,
-        window_per_layer=tuple(windows), max_position_embeddings=max_pos, notes=tuple(notes),
-    )
+    notes: tuple[str, ...] = ()
+    if mt in _LLAMA4_TYPES and cfg.get("attention_chunk_size"):
+        notes = ("chunked local attention of Llama 4 is counted as full attention",)
+    return tuple(windows), notes
 
 
 # ----------------------------------------------------------------------------------------------
@@ -440,7 +467,7 @@ def matmul_params_active(arch: Arch) -> int:
     return pc.active - pc.embedding - pc.lm_head - pc.norms + arch.vocab_size * arch.hidden_size
 
 
-def attention_span(arch: Arch, seq_len: np.ndarray | float) -> np.ndarray:
+def attention_span(arch: Arch, seq_len: npt.ArrayLike) -> np.ndarray:
     """Sum over layers of the attended context per token [tokens·layers].
 
     Parameters
@@ -459,7 +486,7 @@ def attention_span(arch: Arch, seq_len: np.ndarray | float) -> np.ndarray:
     return span.sum(axis=0).reshape(s.shape)
 
 
-def forward_flops_per_token(arch: Arch, seq_len: np.ndarray | float) -> np.ndarray:
+def forward_flops_per_token(arch: Arch, seq_len: npt.ArrayLike) -> np.ndarray:
     """Forward-pass model FLOPs per token at sequence length ``seq_len`` [FLOP].
 
     Notes
@@ -473,7 +500,7 @@ def forward_flops_per_token(arch: Arch, seq_len: np.ndarray | float) -> np.ndarr
     return FLOPS_PER_MAC * matmul_params_active(arch) + attn
 
 
-def training_flops_per_token(arch: Arch, seq_len: np.ndarray | float) -> np.ndarray:
+def training_flops_per_token(arch: Arch, seq_len: npt.ArrayLike) -> np.ndarray:
     """Model FLOPs per trained token (forward + backward, no recompute) [FLOP].
 
     Notes
@@ -501,7 +528,7 @@ def kv_elements_per_token_per_layer(arch: Arch) -> int:
     return KV_TENSORS * arch.num_kv_heads * arch.head_dim
 
 
-def kv_cache_bytes(arch: Arch, context_tokens: np.ndarray | float,
+def kv_cache_bytes(arch: Arch, context_tokens: npt.ArrayLike,
                    bytes_per_element: float) -> np.ndarray:
     """KV-cache bytes of one sequence holding ``context_tokens`` tokens [bytes].
 

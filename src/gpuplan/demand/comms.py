@@ -19,9 +19,13 @@ References
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
+
+from gpuplan.catalog.schema import Accelerator, Fabric
 
 #: When the catalog has no measured fabric for an accelerator, the achievable bus bandwidth is
 #: this fraction of the link's one-direction bandwidth (nccl-tests on HGX H100 reach ~360-480 GB/s
@@ -31,8 +35,15 @@ DEFAULT_BUS_EFFICIENCY = 0.8
 #: ~10-30 µs inside a node and ~20-60 µs across nodes (see catalog fabrics for measured values).
 DEFAULT_SCALE_UP_LATENCY_S = 20e-6
 DEFAULT_SCALE_OUT_LATENCY_S = 40e-6
+#: Group size the default latencies stand for (one 8-GPU node).
+DEFAULT_MEASURED_RANKS = 8
+#: PCIe Gen4 x16 one direction (32 GB/s raw, ~25 GB/s achieved) when nothing else is known.
+PCIE_FALLBACK_BYTES_PER_S = 25e9
+#: The vendor's scale-up figure is bidirectional; one direction is half.
+DIRECTIONS_PER_LINK = 2
 
-BUS_FACTOR = {
+#: Bus-bandwidth factor f(n) of each collective [1]_.
+BUS_FACTOR: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "all_reduce": lambda n: 2 * (n - 1) / n,
     "all_gather": lambda n: (n - 1) / n,
     "reduce_scatter": lambda n: (n - 1) / n,
@@ -53,7 +64,7 @@ class LinkParams:
 #: How the small-message time grows with the group: ring all-gather / reduce-scatter pass n−1
 #: steps; all-to-all sends n−1 messages; NCCL all-reduce switches to trees at scale (log n);
 #: send/recv is one hop [2]_.
-LATENCY_GROWTH = {
+LATENCY_GROWTH: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
     "all_reduce": lambda n, n0: np.log2(np.maximum(n, 2)) / np.log2(max(n0, 2)),
     "all_gather": lambda n, n0: (n - 1) / max(n0 - 1, 1),
     "reduce_scatter": lambda n, n0: (n - 1) / max(n0 - 1, 1),
@@ -62,8 +73,20 @@ LATENCY_GROWTH = {
 }
 
 
-def latency_at(kind: str, ranks, latency_s, measured_ranks: int) -> np.ndarray:
+def latency_at(kind: str, ranks: npt.ArrayLike, latency_s: npt.ArrayLike, measured_ranks: int
+               ) -> np.ndarray:
     """Small-message time of a group of ``ranks`` from one measured at ``measured_ranks`` [s].
+
+    Parameters
+    ----------
+    kind : str
+        Collective (a key of :data:`BUS_FACTOR`).
+    ranks : array_like
+        Group size n [ranks].
+    latency_s : array_like
+        Small-message time measured at ``measured_ranks`` [s].
+    measured_ranks : int
+        Group size of the measurement n₀ [ranks].
 
     Notes
     -----
@@ -71,11 +94,11 @@ def latency_at(kind: str, ranks, latency_s, measured_ranks: int) -> np.ndarray:
     ``g = log₂ n`` for all-reduce (NCCL's tree algorithm at scale).
     """
     n = np.maximum(np.asarray(ranks, dtype=float), 1.0)
-    return np.asarray(latency_s) * LATENCY_GROWTH[kind](n, measured_ranks)
+    return np.asarray(np.asarray(latency_s) * LATENCY_GROWTH[kind](n, measured_ranks))
 
 
-def collective_time_s(kind: str, message_bytes, ranks, busbw_bytes_per_s, latency_s
-                      ) -> np.ndarray:
+def collective_time_s(kind: str, message_bytes: npt.ArrayLike, ranks: npt.ArrayLike,
+                      busbw_bytes_per_s: npt.ArrayLike, latency_s: npt.ArrayLike) -> np.ndarray:
     """Time of one collective [s] (0 for a group of one).
 
     Parameters
@@ -99,26 +122,39 @@ def collective_time_s(kind: str, message_bytes, ranks, busbw_bytes_per_s, latenc
     s = np.asarray(message_bytes, dtype=float)
     factor = BUS_FACTOR[kind](np.maximum(n, 1.0))
     t = np.asarray(latency_s) + s * factor / np.asarray(busbw_bytes_per_s)
-    return np.where(n > 1, t, 0.0)
+    return np.asarray(np.where(n > 1, t, 0.0))
 
 
-def link_params(acc, fabric, scope: str) -> LinkParams:
+def link_params(acc: Accelerator, fabric: Fabric | None, scope: str) -> LinkParams:
     """Alpha-beta parameters for ``acc`` on one tier: measured (catalog fabric) or defaults.
 
-    Collectives the fabric did not measure take its all-reduce figures.
+    Parameters
+    ----------
+    acc : Accelerator
+        The accelerator (its link bandwidths stand in when no fabric was measured).
+    fabric : Fabric or None
+        Measured collective performance of the tier.
+    scope : {"scale_up", "scale_out"}
+        Which tier.
+
+    Notes
+    -----
+    Collectives the fabric did not measure take its all-reduce figures. Without a fabric,
+    ``B_bus = η·B_link`` with η = :data:`DEFAULT_BUS_EFFICIENCY` and default latencies.
     """
     kinds = tuple(BUS_FACTOR)
     if fabric is not None:
         ar = fabric.all_reduce
-        bw, lat = {}, {}
+        bws, lats = {}, {}
         for k in kinds:
             perf = getattr(fabric, k, None) or ar
-            bw[k] = perf.busbw_bytes_per_s.value
-            lat[k] = perf.latency_s.value
-        return LinkParams(bw, lat, int(fabric.measured_ranks))
+            bws[k] = perf.busbw_bytes_per_s.value
+            lats[k] = perf.latency_s.value
+        return LinkParams(bws, lats, int(fabric.measured_ranks))
+    raw: float | None
     if scope == "scale_up":
-        raw = acc.scale_up_bandwidth_bytes_per_s.value / 2 if acc.scale_up_bandwidth_bytes_per_s \
-            else None
+        raw = acc.scale_up_bandwidth_bytes_per_s.value / DIRECTIONS_PER_LINK \
+            if acc.scale_up_bandwidth_bytes_per_s else None
         latency = DEFAULT_SCALE_UP_LATENCY_S
     else:
         raw = acc.scale_out_bandwidth_bytes_per_s.value if acc.scale_out_bandwidth_bytes_per_s \
@@ -132,18 +168,29 @@ def link_params(acc, fabric, scope: str) -> LinkParams:
                       DEFAULT_MEASURED_RANKS)
 
 
-#: Group size the default latencies stand for (one 8-GPU node).
-DEFAULT_MEASURED_RANKS = 8
-#: PCIe Gen4 x16 one direction (32 GB/s raw, ~25 GB/s achieved) when nothing else is known.
-PCIE_FALLBACK_BYTES_PER_S = 25e9
 
-
-def group_time_s(kind: str, message_bytes, ranks, stride, domain: int, up: LinkParams,
-                 out: LinkParams) -> np.ndarray:
-    """Collective time for a group of ``ranks`` whose members are ``stride`` ranks apart.
+def group_time_s(kind: str, message_bytes: npt.ArrayLike, ranks: npt.ArrayLike,
+                 stride: npt.ArrayLike, domain: int, up: LinkParams, out: LinkParams
+                 ) -> np.ndarray:
+    """Collective time for a group of ``ranks`` whose members are ``stride`` ranks apart [s].
 
     Ranks are placed innermost-first (TP, then CP, then DP/EP, then PP), so a group stays inside
     one scale-up domain of ``domain`` accelerators when ``ranks × stride ≤ domain``.
+
+    Parameters
+    ----------
+    kind : str
+        Collective (a key of :data:`BUS_FACTOR`).
+    message_bytes : array_like
+        nccl-tests size S [bytes].
+    ranks : array_like
+        Group size [ranks].
+    stride : array_like
+        Distance between members in rank order [ranks].
+    domain : int
+        Scale-up domain size [accelerators].
+    up, out : LinkParams
+        Scale-up and scale-out alpha-beta parameters.
 
     Notes
     -----
@@ -152,12 +199,12 @@ def group_time_s(kind: str, message_bytes, ranks, stride, domain: int, up: LinkP
     at ``min(g · B_out, B_up)`` (NCCL: multi-node ring busbw reflects the total NIC bandwidth).
     """
     n = np.asarray(ranks, dtype=float)
-    stride = np.asarray(stride, dtype=float)
-    inside = n * stride <= domain
-    per_domain = np.clip(np.floor(domain / stride), 1.0, np.maximum(n, 1.0))
+    st = np.asarray(stride, dtype=float)
+    inside = n * st <= domain
+    per_domain = np.clip(np.floor(domain / st), 1.0, np.maximum(n, 1.0))
     bw_out = np.minimum(out.busbw_bytes_per_s[kind] * per_domain, up.busbw_bytes_per_s[kind])
     t_up = collective_time_s(kind, message_bytes, n, up.busbw_bytes_per_s[kind],
                              latency_at(kind, n, up.latency_s[kind], up.measured_ranks))
     t_out = collective_time_s(kind, message_bytes, n, bw_out,
                               latency_at(kind, n, out.latency_s[kind], out.measured_ranks))
-    return np.where(inside, t_up, t_out)
+    return np.asarray(np.where(inside, t_up, t_out))

@@ -13,23 +13,29 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from gpuplan.catalog import Catalog, load_catalog
+from gpuplan.checks import check_choice, check_whole
 from gpuplan.demand.arch import Arch, arch_from_config, kv_cache_bytes_per_token, param_counts
 from gpuplan.demand.layouts import (
     MAX_DP,
     Layout,
     LayoutOut,
     check_layout,
+    cp_options,
     ep_options,
     filter_grid,
     grid,
     layout_at,
+    make_layout,
     parse_layout,
     pp_options,
     tp_options,
 )
 from gpuplan.demand.memory import (
     DTYPE_BYTES,
+    KV_DTYPES,
     RECOMPUTE_CODES,
+    TRAIN_DTYPES,
+    TRAIN_MODES,
     WEIGHT_FORMAT_BITS,
     MemoryBreakdown,
     inference_memory,
@@ -38,21 +44,23 @@ from gpuplan.demand.memory import (
 from gpuplan.errors import UserError
 
 Mode = Literal["inference", "train", "finetune", "lora", "qlora"]
-MODES = ("inference", "train", "finetune", "lora", "qlora")
-TRAIN_DTYPES = ("bf16", "fp16", "fp8")
-KV_DTYPES = ("bf16", "fp16", "fp8", "int8")
+MODES = ("inference", *TRAIN_MODES)
 #: Defaults when the user gives none: context/sequence length [tokens] and batch [sequences].
 DEFAULT_SEQ_LEN = 4096
 DEFAULT_BATCH = 1
-#: Context-parallel degrees tried, and the least tokens each CP rank keeps.
-CP_OPTIONS = (1, 2, 4, 8, 16, 32)
-MIN_TOKENS_PER_CP_RANK = 1024
 #: Upper bounds on user inputs; beyond them a request is a typo, not a plan.
 MAX_SEQ_LEN = 2**24
 MAX_BATCH = 2**20
+#: Inference weight formats that run on any accelerator (weight-only formats dequantise to
+#: 16-bit); the others need tensor-core support (fp8/fp4).
+UNIVERSAL_WEIGHT_FORMATS = ("bf16", "fp16", "fp32", "int8", "int4")
+#: Formats whose linear layers are quantised while embeddings, head and norms stay 16-bit.
+QUANTISED_FORMATS = ("int4", "fp4", "nf4", "fp8", "int8")
 
 
 class PerGpuBytes(BaseModel):
+    """Memory per accelerator by part [bytes]."""
+
     model_config = ConfigDict(extra="forbid")
     weights: int
     gradients: int
@@ -66,6 +74,8 @@ class PerGpuBytes(BaseModel):
 
 
 class RankRow(BaseModel):
+    """One accelerator of the ``all_gpus`` ranking: fewest that fit and their price [USD]."""
+
     model_config = ConfigDict(extra="forbid")
     gpu: str
     min_gpus: int | None
@@ -101,19 +111,16 @@ class FitResult(BaseModel):
 
 
 def _check_inputs(mode: str, dtype: str, kv_dtype: str, seq_len: int, batch: int) -> None:
-    if mode not in MODES:
-        raise UserError(f"--mode {mode!r} unknown; accepted: {', '.join(MODES)}")
-    if mode == "inference":
-        if dtype not in WEIGHT_FORMAT_BITS:
-            raise UserError(f"--dtype {dtype!r} unknown for inference weights; accepted: "
-                            f"{', '.join(WEIGHT_FORMAT_BITS)}")
-    elif dtype not in TRAIN_DTYPES:
-        raise UserError(f"--dtype {dtype!r} unknown for {mode}; accepted: {', '.join(TRAIN_DTYPES)}")
-    if kv_dtype not in KV_DTYPES:
-        raise UserError(f"--kv-dtype {kv_dtype!r} unknown; accepted: {', '.join(KV_DTYPES)}")
-    for name, v, hi in (("--seq-len", seq_len, MAX_SEQ_LEN), ("--batch", batch, MAX_BATCH)):
-        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1 or v > hi:
-            raise UserError(f"{name} must be a whole number from 1 to {hi}, got {v!r}")
+    """Check the inputs of :func:`fit` (messages start with the parameter's name)."""
+    check_choice("mode", mode, MODES)
+    formats = WEIGHT_FORMAT_BITS if mode == "inference" else TRAIN_DTYPES
+    if dtype not in formats:
+        what = "inference weights" if mode == "inference" else mode
+        raise UserError(f"dtype {dtype!r} unknown for {what}; accepted: {', '.join(formats)}",
+                        field="dtype")
+    check_choice("kv_dtype", kv_dtype, KV_DTYPES)
+    check_whole("seq_len", seq_len, MAX_SEQ_LEN)
+    check_whole("batch", batch, MAX_BATCH)
 
 
 def _memory(arch: Arch, mode: str, dtype: str, kv_dtype: str, seq_len: int, batch: int,
@@ -127,7 +134,7 @@ def _memory(arch: Arch, mode: str, dtype: str, kv_dtype: str, seq_len: int, batc
 
 
 def _search_grid(arch: Arch, mode: str, seq_len: int, batch: int, scale_up: int | None,
-                 fixed: dict) -> dict[str, np.ndarray]:
+                 fixed: dict[str, int | str]) -> dict[str, np.ndarray]:
     """Every candidate layout for the fit search, with ``fixed`` keys pinned."""
     tps = tp_options(arch, scale_up)
     pps = pp_options(arch)
@@ -136,21 +143,38 @@ def _search_grid(arch: Arch, mode: str, seq_len: int, batch: int, scale_up: int 
                     zero=[0])
     else:
         dps = [2**i for i in range(int(math.log2(MAX_DP)) + 1)]
-        cps = [c for c in CP_OPTIONS if seq_len % (2 * c) == 0 and seq_len / c >=
-               MIN_TOKENS_PER_CP_RANK] or [1]
+        cps = cp_options(seq_len)
         axes = dict(tp=tps, pp=pps, dp=dps, cp=cps, ep=ep_options(arch), mb=[batch], vpp=[1],
                     recompute=list(RECOMPUTE_CODES.values()), zero=[0, 1, 2, 3])
     for k, v in fixed.items():
-        axes[k] = [RECOMPUTE_CODES[v] if k == "recompute" else v]
+        axes[k] = [RECOMPUTE_CODES[str(v)] if k == "recompute" else int(v)]
     g = grid(**axes)
     ok = (g["pp"] <= arch.num_layers) & ((g["dp"] * g["cp"]) % g["ep"] == 0)
     return filter_grid(g, ok)
 
 
 def min_gpu_layout(arch: Arch, capacity_bytes: float, *, mode: str, dtype: str, kv_dtype: str,
-                   seq_len: int, batch: int, scale_up: int | None, fixed: dict | None = None
+                   seq_len: int, batch: int, scale_up: int | None,
+                   fixed: dict[str, int | str] | None = None
                    ) -> tuple[Layout, dict[str, int]] | None:
     """Smallest accelerator count with a layout whose per-accelerator memory fits.
+
+    Parameters
+    ----------
+    arch : Arch
+        The model.
+    capacity_bytes : float
+        Accelerator memory [bytes].
+    mode, dtype, kv_dtype : str
+        As for :func:`fit`.
+    seq_len : int
+        Sequence length or context [tokens].
+    batch : int
+        Micro-batch or concurrent sequences [sequences].
+    scale_up : int or None
+        Scale-up domain size, the TP limit [accelerators].
+    fixed : dict, optional
+        Pinned layout keys.
 
     Ties at the same count prefer less recompute, a lower ZeRO stage, fewer pipeline stages, less
     context parallelism, then the least memory per accelerator.
@@ -171,7 +195,7 @@ def min_gpu_layout(arch: Arch, capacity_bytes: float, *, mode: str, dtype: str, 
 
 def fit(model: str, gpu: str, *, mode: str = "inference", dtype: str | None = None,
         kv_dtype: str = "bf16", seq_len: int = DEFAULT_SEQ_LEN, batch: int = DEFAULT_BATCH,
-        layout: str | dict | None = None, all_gpus: bool = False,
+        layout: str | dict[str, int | str] | None = None, all_gpus: bool = False,
         catalog: Catalog | None = None) -> FitResult:
     """Per-accelerator memory of ``model`` on ``gpu`` and the fewest accelerators that fit it.
 
@@ -209,10 +233,10 @@ def fit(model: str, gpu: str, *, mode: str = "inference", dtype: str | None = No
     acc = cat.accelerator(gpu)
     fixed = parse_layout(layout) if isinstance(layout, str) or layout is None else dict(layout)
     scale_up = int(acc.scale_up_domain_size.value) if acc.scale_up_domain_size else None
-    given = Layout(**{k: v for k, v in fixed.items() if k != "mb"}, mb=int(fixed.get("mb", batch)))
+    given = make_layout(fixed | {"mb": int(fixed.get("mb", batch))})
     if mode == "inference" and (given.dp > 1 or given.cp > 1 or given.zero or
                                 given.recompute != "none"):
-        raise UserError("inference layouts take tp, pp (and ep) only")
+        raise UserError("layout for inference takes tp, pp (and ep) only", field="layout")
     check_layout(arch, given)
     g1 = {k: np.array([RECOMPUTE_CODES[getattr(given, k)] if k == "recompute" else
                        getattr(given, k)]) for k in ("tp", "pp", "dp", "cp", "ep", "mb", "vpp",
@@ -225,7 +249,7 @@ def fit(model: str, gpu: str, *, mode: str = "inference", dtype: str | None = No
                           fixed={k: v for k, v in fixed.items() if k != "mb"})
     pc = param_counts(arch)
     notes = list(arch.notes)
-    if mode == "inference" and dtype in ("int4", "fp4", "nf4", "fp8", "int8"):
+    if mode == "inference" and dtype in QUANTISED_FORMATS:
         notes.append("embeddings, LM head and norms kept in 16-bit; linear layers quantised")
     if mode in ("lora", "qlora"):
         notes.append("LoRA adapters (r=64) on all attention and dense MLP linears; base frozen")
@@ -247,15 +271,18 @@ def fit(model: str, gpu: str, *, mode: str = "inference", dtype: str | None = No
         ranking=ranking, notes=notes)
 
 
-def _rank_all(arch: Arch, cat: Catalog, **kw) -> list[RankRow]:
+def _rank_all(arch: Arch, cat: Catalog, *, mode: str, dtype: str, kv_dtype: str, seq_len: int,
+              batch: int, fixed: dict[str, int | str]) -> list[RankRow]:
+    """Every catalog accelerator by the fewest that fit, then their purchase cost [USD]."""
     rows = []
     for acc in cat.accelerators.values():
-        if kw["mode"] == "inference" and kw["dtype"] not in ("bf16", "fp16", "fp32", "int8",
-                                                             "int4") \
-                and kw["dtype"] not in acc.peak_flops_per_s:
+        if mode == "inference" and dtype not in UNIVERSAL_WEIGHT_FORMATS \
+                and dtype not in acc.peak_flops_per_s:
             continue  # the format needs hardware support (fp8/fp4 tensor cores)
         scale_up = int(acc.scale_up_domain_size.value) if acc.scale_up_domain_size else None
-        best = min_gpu_layout(arch, acc.memory_bytes.value, scale_up=scale_up, **kw)
+        best = min_gpu_layout(arch, acc.memory_bytes.value, scale_up=scale_up, mode=mode,
+                              dtype=dtype, kv_dtype=kv_dtype, seq_len=seq_len, batch=batch,
+                              fixed=fixed)
         price = acc.price_usd.value if acc.price_usd else None
         n = best[0].gpus if best else None
         rows.append(RankRow(gpu=acc.id, min_gpus=n,

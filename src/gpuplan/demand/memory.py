@@ -1,7 +1,7 @@
 """Accelerator memory for inference, training, full fine-tuning, LoRA and QLoRA.
 
-Pure functions of an :class:`~gpuplan.demand.arch.Arch` and a layout given as numpy arrays (one element
-per candidate layout), so that a layout search evaluates every candidate in one call.
+Pure functions of an :class:`~gpuplan.demand.arch.Arch` and a layout given as numpy arrays (one
+element per candidate layout), so that a layout search evaluates every candidate in one call.
 
 Layout keys (integer arrays that broadcast together): ``tp`` tensor parallel, ``pp`` pipeline
 stages, ``dp`` data parallel, ``cp`` context parallel, ``ep`` expert parallel, ``mb`` micro-batch
@@ -30,9 +30,11 @@ References
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from gpuplan.demand.arch import Arch, attention_span, kv_elements_per_token_per_layer, param_counts
 
@@ -88,6 +90,18 @@ ALLOCATOR_FRAGMENTATION = 0.10
 DEFAULT_PREFILL_CHUNK_TOKENS = 8192
 
 RECOMPUTE_CODES = {"none": 0, "selective": 1, "full": 2}
+#: Recompute codes from which the attention core (selective) or the whole forward (full) reruns.
+SELECTIVE_RECOMPUTE = RECOMPUTE_CODES["selective"]
+FULL_RECOMPUTE = RECOMPUTE_CODES["full"]
+#: ZeRO stages from which optimizer state, gradients and parameters are sharded over DP [1]_.
+ZERO_SHARDS_OPTIMIZER = 1
+ZERO_SHARDS_GRADIENTS = 2
+ZERO_SHARDS_PARAMETERS = 3
+#: Training modes (full pre-training and fine-tuning share the engine; LoRA/QLoRA freeze the
+#: base), the matmul dtypes training runs in, and the KV-cache dtypes of inference.
+TRAIN_MODES = ("train", "finetune", "lora", "qlora")
+TRAIN_DTYPES = ("bf16", "fp16", "fp8")
+KV_DTYPES = ("bf16", "fp16", "fp8", "int8")
 
 
 @dataclass(frozen=True)
@@ -106,7 +120,7 @@ class MemoryBreakdown:
         return (self.weights + self.gradients + self.optimizer + self.activations
                 + self.kv_cache + self.overhead)
 
-    def at(self, i: int | tuple = ()) -> dict[str, int]:
+    def at(self, i: int | tuple[()] = ()) -> dict[str, int]:
         """The breakdown of one candidate as whole bytes (for JSON)."""
         out = {}
         for k in ("weights", "gradients", "optimizer", "activations", "kv_cache", "overhead"):
@@ -116,7 +130,7 @@ class MemoryBreakdown:
         return out
 
 
-def _a(x) -> np.ndarray:
+def _a(x: ArrayLike) -> np.ndarray:
     return np.asarray(x, dtype=float)
 
 
@@ -139,7 +153,7 @@ def weight_bytes(arch: Arch, weight_format: str) -> float:
     return ((pc.total - rest) * q_bits + rest * rest_bits) / BITS_PER_BYTE
 
 
-def kv_shards(arch: Arch, tp) -> np.ndarray:
+def kv_shards(arch: Arch, tp: ArrayLike) -> np.ndarray:
     """How many ways the KV cache of a layer splits over ``tp`` ranks.
 
     Standard attention splits KV heads over TP and replicates them when ``tp > k``
@@ -151,8 +165,9 @@ def kv_shards(arch: Arch, tp) -> np.ndarray:
     return np.minimum(tp, arch.num_kv_heads)
 
 
-def inference_memory(arch: Arch, *, weight_format: str, kv_dtype: str, batch, context_tokens,
-                     tp=1, pp=1, prefill_chunk_tokens: float = DEFAULT_PREFILL_CHUNK_TOKENS
+def inference_memory(arch: Arch, *, weight_format: str, kv_dtype: str, batch: ArrayLike,
+                     context_tokens: ArrayLike, tp: ArrayLike = 1, pp: ArrayLike = 1,
+                     prefill_chunk_tokens: float = DEFAULT_PREFILL_CHUNK_TOKENS
                      ) -> MemoryBreakdown:
     """Per-accelerator memory to serve ``batch`` sequences of ``context_tokens`` tokens.
 
@@ -182,15 +197,16 @@ def inference_memory(arch: Arch, *, weight_format: str, kv_dtype: str, batch, co
     w = weight_bytes(arch, weight_format) / (tp * pp)
     kv = batch * attention_span(arch, context_tokens) * kv_elements_per_token_per_layer(arch) \
         * DTYPE_BYTES[kv_dtype] / (kv_shards(arch, tp) * pp)
-    f_local = max(arch.intermediate_size, arch.moe_intermediate_size * max(arch.experts_per_token, 1))
+    f_local = max(arch.intermediate_size,
+                  arch.moe_intermediate_size * max(arch.experts_per_token, 1))
     mlp_width = (3 if arch.gated_mlp else 2) * f_local
     tokens = np.minimum(prefill_chunk_tokens, batch * _a(context_tokens))
     work = tokens * (2 * arch.hidden_size + mlp_width / tp) * ACT_BYTES \
         + batch * arch.vocab_size * LOGIT_BYTES / tp
     zero = np.zeros(np.broadcast(w, kv, work).shape)
     over = RUNTIME_RESERVED_BYTES + ALLOCATOR_FRAGMENTATION * (kv + work)
-    return MemoryBreakdown(weights=w + zero, gradients=zero, optimizer=zero, activations=work + zero,
-                           kv_cache=kv + zero, overhead=over + zero)
+    return MemoryBreakdown(weights=w + zero, gradients=zero, optimizer=zero,
+                           activations=work + zero, kv_cache=kv + zero, overhead=over + zero)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -220,7 +236,8 @@ def lora_params(arch: Arch, rank: int) -> int:
     return arch.num_layers * attn + mlp + shared
 
 
-def activation_bytes_per_layer(arch: Arch, *, seq_len, mb, tp=1, cp=1, sp=1, recompute=0,
+def activation_bytes_per_layer(arch: Arch, *, seq_len: ArrayLike, mb: ArrayLike, tp: ArrayLike = 1,
+                               cp: ArrayLike = 1, sp: ArrayLike = 1, recompute: ArrayLike = 0,
                                flash: bool = True, dropout: bool = False, moe_layer: bool = False
                                ) -> np.ndarray:
     """Activation memory of one transformer layer for one micro-batch [bytes].
@@ -281,20 +298,23 @@ def activation_bytes_per_layer(arch: Arch, *, seq_len, mb, tp=1, cp=1, sp=1, rec
         scores = FLASH_LSE_BYTES * a * sb * np.ones_like(rc)
     else:
         per_score = ACT_BYTES + ((MASK_BYTES + ACT_BYTES) if dropout else 0.0)
-        scores = np.where(rc >= 1, FLASH_LSE_BYTES * a * sb, per_score * a * s * sb)
+        scores = np.where(rc >= SELECTIVE_RECOMPUTE, FLASH_LSE_BYTES * a * sb,
+                          per_score * a * s * sb)
     split = (attn + mlp + scores) / t
     rep_local = np.where(sp > 0, rep / t, rep)
     kept = rep_local + split
     full = ACT_BYTES * sb * h / np.where(sp > 0, t, 1.0)
-    return np.where(rc >= 2, full, kept)
+    return np.where(rc >= FULL_RECOMPUTE, full, kept)
 
 
-def _layers_per_stage(arch: Arch, pp) -> np.ndarray:
+def _layers_per_stage(arch: Arch, pp: ArrayLike) -> np.ndarray:
     return np.ceil(arch.num_layers / _a(pp))
 
 
-def training_activation_bytes(arch: Arch, *, seq_len, mb, tp=1, pp=1, cp=1, sp=1, recompute=0,
-                              vpp=1, microbatches=None, flash: bool = True,
+def training_activation_bytes(arch: Arch, *, seq_len: ArrayLike, mb: ArrayLike, tp: ArrayLike = 1,
+                              pp: ArrayLike = 1, cp: ArrayLike = 1, sp: ArrayLike = 1,
+                              recompute: ArrayLike = 0, vpp: ArrayLike = 1,
+                              microbatches: ArrayLike | None = None, flash: bool = True,
                               dropout: bool = False) -> np.ndarray:
     """Peak activation memory on the busiest pipeline stage [bytes].
 
@@ -310,18 +330,19 @@ def training_activation_bytes(arch: Arch, *, seq_len, mb, tp=1, pp=1, cp=1, sp=1
     m = pp if microbatches is None else _a(microbatches)
     in_flight = np.minimum(pp, m)
     interleave = np.where(vpp > 1, 1 + (pp - 1) / (pp * vpp), 1.0)
-    kw = dict(seq_len=seq_len, mb=mb, tp=tp, cp=cp, sp=sp, flash=flash, dropout=dropout)
+    per_layer = functools.partial(activation_bytes_per_layer, arch, seq_len=seq_len, mb=mb,
+                                  tp=tp, cp=cp, sp=sp, flash=flash, dropout=dropout)
     frac_moe = arch.num_moe_layers / arch.num_layers
-    layer = activation_bytes_per_layer(arch, recompute=recompute, **kw)
+    layer = per_layer(recompute=recompute)
     if arch.is_moe:
-        layer_moe = activation_bytes_per_layer(arch, recompute=recompute, moe_layer=True, **kw)
+        layer_moe = per_layer(recompute=recompute, moe_layer=True)
         layer = (1 - frac_moe) * layer + frac_moe * layer_moe
-        work_moe = activation_bytes_per_layer(arch, recompute=0, moe_layer=True, **kw)
+        work_moe = per_layer(recompute=0, moe_layer=True)
     else:
-        work_moe = activation_bytes_per_layer(arch, recompute=0, **kw)
+        work_moe = per_layer(recompute=0)
     lps = _layers_per_stage(arch, pp)
     stack = layer * lps * in_flight * interleave
-    working = np.where(_a(recompute) >= 2, work_moe, 0.0)
+    working = np.where(_a(recompute) >= FULL_RECOMPUTE, work_moe, 0.0)
     s = _a(seq_len) / _a(cp)
     sb = s * _a(mb)
     t = _a(tp)
@@ -332,10 +353,12 @@ def training_activation_bytes(arch: Arch, *, seq_len, mb, tp=1, pp=1, cp=1, sp=1
     return np.where(pp > 1, np.maximum(first, last), stack + working + emb + logits)
 
 
-def training_memory(arch: Arch, *, mode: str = "train", seq_len, mb=1, tp=1, pp=1, dp=1, cp=1,
-                    ep=1, zero=0, recompute=0, sp=None, vpp=1, microbatches=None,
-                    lora_rank: int = DEFAULT_LORA_RANK, flash: bool = True,
-                    dropout: bool = False) -> MemoryBreakdown:
+def training_memory(arch: Arch, *, mode: str = "train", seq_len: ArrayLike, mb: ArrayLike = 1,
+                    tp: ArrayLike = 1, pp: ArrayLike = 1, dp: ArrayLike = 1, cp: ArrayLike = 1,
+                    ep: ArrayLike = 1, zero: ArrayLike = 0, recompute: ArrayLike = 0,
+                    sp: ArrayLike | None = None, vpp: ArrayLike = 1,
+                    microbatches: ArrayLike | None = None, lora_rank: int = DEFAULT_LORA_RANK,
+                    flash: bool = True, dropout: bool = False) -> MemoryBreakdown:
     """Per-accelerator memory of a training or fine-tuning job.
 
     Parameters
@@ -365,15 +388,15 @@ def training_memory(arch: Arch, *, mode: str = "train", seq_len, mb=1, tp=1, pp=
     shard_dense = dp * cp
     shard_expert = np.maximum(dp * cp / ep, 1.0)
 
-    def sharded(bytes_per_param, stage_from):
+    def sharded(bytes_per_param: float, stage_from: int) -> np.ndarray:
         on = zero >= stage_from
         return bytes_per_param * (dense_local / np.where(on, shard_dense, 1.0)
                                   + expert_local / np.where(on, shard_expert, 1.0))
 
     if mode in ("train", "finetune"):
-        weights = sharded(TRAIN_WEIGHT_BYTES, 3)
-        grads = sharded(TRAIN_GRAD_BYTES, 2)
-        opt = sharded(TRAIN_OPTIMIZER_BYTES, 1)
+        weights = sharded(TRAIN_WEIGHT_BYTES, ZERO_SHARDS_PARAMETERS)
+        grads = sharded(TRAIN_GRAD_BYTES, ZERO_SHARDS_GRADIENTS)
+        opt = sharded(TRAIN_OPTIMIZER_BYTES, ZERO_SHARDS_OPTIMIZER)
     elif mode in ("lora", "qlora"):
         if mode == "lora":
             base = pc.total * LORA_BASE_BYTES
@@ -381,12 +404,13 @@ def training_memory(arch: Arch, *, mode: str = "train", seq_len, mb=1, tp=1, pp=
             base = weight_bytes(arch, "nf4")
         weights_base = base / (tp * pp)
         n_adapter = lora_params(arch, lora_rank) / (tp * pp)
-        shard = np.where(zero >= 1, shard_dense, 1.0)
+        shard = np.where(zero >= ZERO_SHARDS_OPTIMIZER, shard_dense, 1.0)
         wb, gb, ob = ((QLORA_ADAPTER_WEIGHT_BYTES, QLORA_ADAPTER_GRAD_BYTES,
                        QLORA_ADAPTER_OPTIMIZER_BYTES) if mode == "qlora" else
                       (TRAIN_WEIGHT_BYTES, TRAIN_GRAD_BYTES, TRAIN_OPTIMIZER_BYTES))
-        weights = weights_base / np.where(zero >= 3, shard_dense, 1.0) + wb * n_adapter
-        grads = gb * n_adapter / np.where(zero >= 2, shard_dense, 1.0)
+        weights = weights_base / np.where(zero >= ZERO_SHARDS_PARAMETERS, shard_dense, 1.0) \
+            + wb * n_adapter
+        grads = gb * n_adapter / np.where(zero >= ZERO_SHARDS_GRADIENTS, shard_dense, 1.0)
         opt = ob * n_adapter / shard
     else:
         raise ValueError(f"unknown training mode {mode!r}")

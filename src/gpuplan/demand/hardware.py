@@ -1,0 +1,233 @@
+"""What the time models need of an accelerator (:class:`Hardware`), and the matmul roofline.
+
+Training (:mod:`gpuplan.demand.training`) and serving (:mod:`gpuplan.demand.serving`) both read
+an accelerator through :func:`hardware_for`: its dense peak, the achievable matmul fraction
+(measured MAMF times the fitted end-to-end fraction of ``calibration.yaml``), achievable HBM
+bandwidth, memory, the scale-up domain, the alpha-beta parameters of both fabric tiers, and the
+node it sits in. :func:`gemm_time_s` and :func:`wave_efficiency` are the shared matmul models.
+
+References
+----------
+.. [1] Williams, Waterman, Patterson 2009, "Roofline", CACM 52(4): time = max(FLOPs/peak,
+   bytes/bandwidth).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import yaml
+
+from gpuplan.catalog import Catalog
+from gpuplan.catalog.schema import Accelerator, System
+from gpuplan.demand.arch import FLOPS_PER_MAC
+from gpuplan.demand.comms import LinkParams, link_params
+from gpuplan.demand.memory import ACT_BYTES
+from gpuplan.errors import UserError
+
+#: Without a measured MAMF in the catalog, matmuls reach this fraction of dense peak
+#: (MAMF tables: 0.70-0.93 of peak across A100/H100/MI300X).
+DEFAULT_MATMUL_EFFICIENCY = 0.75
+#: Without a measured copy bandwidth, this fraction of nominal HBM bandwidth.
+DEFAULT_HBM_EFFICIENCY = 0.85
+#: Without any fitted generation or default in the calibration file, kernels reach the
+#: measured MAMF itself.
+UNCALIBRATED_MAMF_FRACTION = 1.0
+#: bf16 and fp16 run on the same tensor cores at the same rate: one stands in for the other
+#: where the catalog measured only one.
+HALF_PRECISION_STAND_IN = {"fp16": "bf16", "bf16": "fp16"}
+#: Output tile of one thread block in large tensor-core GEMMs [rows, columns] (a common
+#: cuBLAS/CUTLASS Hopper/Ampere tile, 128×256): a judgement for wave quantisation.
+GEMM_TILE_ROWS = 128
+GEMM_TILE_COLS = 256
+
+#: Fitted efficiencies (``benchmarks/calibrate.py``; see docs/training.md and docs/serving.md).
+CALIBRATION_FILE = Path(__file__).parent / "calibration.yaml"
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """What the step-time models need of an accelerator and its fabrics.
+
+    Attributes
+    ----------
+    peak_flops_per_s : float
+        Dense tensor peak of the dtype [FLOP/s].
+    matmul_efficiency : float
+        Achievable fraction of that peak for large matmuls, calibrated [fraction].
+    hbm_bytes_per_s : float
+        Achievable HBM bandwidth [bytes/s].
+    memory_bytes : float
+        Accelerator memory [bytes].
+    domain : int
+        Accelerators in one scale-up domain [accelerators].
+    up, out : LinkParams
+        Alpha-beta parameters of the scale-up domain and of the scale-out network.
+    gpus_per_node : int
+        Accelerators per node [accelerators].
+    node_power_w : float
+        Typical power of one node while training [W].
+    compute_units : int or None
+        Streaming multiprocessors / compute units (for wave quantisation); None if unknown.
+    """
+
+    peak_flops_per_s: float
+    matmul_efficiency: float
+    hbm_bytes_per_s: float
+    memory_bytes: float
+    domain: int
+    up: LinkParams
+    out: LinkParams
+    gpus_per_node: int
+    node_power_w: float
+    compute_units: int | None = None
+
+
+@lru_cache(maxsize=1)
+def calibration() -> dict[str, Any]:
+    """The fitted efficiencies of ``calibration.yaml`` as read (empty if the file is absent)."""
+    if not CALIBRATION_FILE.exists():
+        return {}
+    return yaml.safe_load(CALIBRATION_FILE.read_text(encoding="utf-8")) or {}
+
+
+def training_mamf_fraction(accelerator_id: str) -> float:
+    """End-to-end fraction of the matmul ceiling (MAMF) that training kernels reach [fraction].
+
+    Parameters
+    ----------
+    accelerator_id : str
+        Catalog id of the accelerator.
+
+    Notes
+    -----
+    Fitted once per accelerator generation on the steady-state throughput cases of
+    ``validation/train_cases.yaml`` by ``benchmarks/calibrate.py`` (see docs/training.md);
+    accelerators of no fitted generation take the ``default`` entry.
+    """
+    cal = calibration()
+    for gen in cal.get("generations", {}).values():
+        if accelerator_id in gen.get("accelerators", []):
+            return float(gen["training_mamf_fraction"])
+    return float(cal.get("default", {}).get("training_mamf_fraction",
+                                            UNCALIBRATED_MAMF_FRACTION))
+
+
+def _node(cat: Catalog, acc: Accelerator, domain: int, system: System | None
+          ) -> tuple[int, float]:
+    """Accelerators per node and the node's typical power [W] (the catalog's system, if any)."""
+    systems = cat.systems_for(acc.id)
+    sys_ = system or (systems[0] if systems else None)
+    gpn = int(sys_.accelerators_per_node.value) if sys_ else max(domain, 1)
+    if sys_ is not None:
+        typical = sys_.node_typical_power_w or sys_.node_max_power_w
+        return gpn, typical.value
+    return gpn, (acc.tdp_w.value if acc.tdp_w else 0.0) * gpn
+
+
+def hardware_for(cat: Catalog, acc: Accelerator, dtype: str, system: System | None = None,
+                 mamf_fraction: float | None = None) -> Hardware:
+    """Assemble :class:`Hardware` from catalog entries (measured efficiencies where present).
+
+    Parameters
+    ----------
+    cat : Catalog
+        Catalog holding the accelerator's systems and fabrics.
+    acc : Accelerator
+        The accelerator.
+    dtype : str
+        Tensor dtype the matmuls run in (bf16, fp16, fp8, fp4, ...).
+    system : System, optional
+        The node; default the catalog's first system for ``acc``.
+    mamf_fraction : float, optional
+        Overrides the calibrated end-to-end fraction of MAMF [fraction] (used by the
+        calibration itself).
+
+    Raises
+    ------
+    UserError
+        The accelerator has no tensor peak for ``dtype``.
+    """
+    try:
+        peak = acc.peak(dtype)
+    except KeyError:
+        raise UserError(f"{acc.id} has no {dtype} tensor peak in the catalog; "
+                        f"it has: {', '.join(acc.peak_flops_per_s)}", field="dtype") from None
+    eff = acc.matmul_efficiency.get(dtype) or acc.matmul_efficiency.get(  # type: ignore[call-overload]
+        HALF_PRECISION_STAND_IN.get(dtype, dtype))
+    hbm_eff = acc.hbm_efficiency.value if acc.hbm_efficiency else DEFAULT_HBM_EFFICIENCY
+    domain = int(acc.scale_up_domain_size.value) if acc.scale_up_domain_size else 1
+    gpn, node_w = _node(cat, acc, domain, system)
+    fraction = mamf_fraction if mamf_fraction is not None else training_mamf_fraction(acc.id)
+    return Hardware(
+        peak_flops_per_s=peak,
+        matmul_efficiency=(eff.value if eff else DEFAULT_MATMUL_EFFICIENCY) * fraction,
+        hbm_bytes_per_s=acc.hbm_bandwidth_bytes_per_s.value * hbm_eff,
+        memory_bytes=acc.memory_bytes.value,
+        domain=domain,
+        up=link_params(acc, cat.fabric_for(acc.id, "scale_up"), "scale_up"),
+        out=link_params(acc, cat.fabric_for(acc.id, "scale_out"), "scale_out"),
+        gpus_per_node=gpn, node_power_w=node_w,
+        compute_units=int(acc.compute_units.value) if acc.compute_units else None)
+
+
+def gemm_time_s(m: npt.ArrayLike, k: npt.ArrayLike, n: npt.ArrayLike, peak_flops_per_s: float,
+                matmul_efficiency: float, hbm_bytes_per_s: float,
+                bytes_per_element: float = ACT_BYTES) -> np.ndarray:
+    """Roofline time of an ``m×k @ k×n`` matmul [s] [1]_.
+
+    Parameters
+    ----------
+    m, k, n : array_like
+        Matrix dimensions [elements].
+    peak_flops_per_s : float
+        Dense tensor peak [FLOP/s].
+    matmul_efficiency : float
+        Achievable fraction of peak (MAMF, calibrated) [fraction].
+    hbm_bytes_per_s : float
+        Achievable HBM bandwidth [bytes/s].
+    bytes_per_element : float
+        Storage per element of the operands and result [bytes].
+
+    Notes
+    -----
+    ``max(2mkn / (peak·η), b·(mk + kn + mn) / BW_hbm)``; η is the measured maximum achievable
+    matmul fraction (MAMF) of the dtype.
+    """
+    m, k, n = (np.asarray(x, dtype=float) for x in (m, k, n))
+    flops = FLOPS_PER_MAC * m * k * n
+    traffic = bytes_per_element * (m * k + k * n + m * n)
+    return np.maximum(flops / (peak_flops_per_s * matmul_efficiency), traffic / hbm_bytes_per_s)
+
+
+def wave_efficiency(m: npt.ArrayLike, n: npt.ArrayLike, compute_units: int | None) -> np.ndarray:
+    """Share of the SMs a GEMM with an ``m × n`` output keeps busy [fraction].
+
+    Parameters
+    ----------
+    m, n : array_like
+        Output rows and columns [elements].
+    compute_units : int or None
+        SMs / compute units; None or 0 when unknown.
+
+    Notes
+    -----
+    The output splits into ``tiles = ⌈m/128⌉·⌈n/256⌉`` blocks run in waves of ``units`` (one
+    per SM): efficiency ``tiles / (⌈tiles/units⌉·units)``. A 2,048 × 1,280 output on 132 SMs is
+    80 tiles in one wave of 132: 0.61. Without a unit count the efficiency is 1.
+    """
+    if not compute_units:
+        return np.ones(np.broadcast(np.asarray(m), np.asarray(n)).shape)
+    tiles = np.ceil(np.asarray(m, dtype=float) / GEMM_TILE_ROWS) * np.ceil(
+        np.asarray(n, dtype=float) / GEMM_TILE_COLS)
+    return np.asarray(tiles / (np.ceil(tiles / compute_units) * compute_units))
+
+
+__all__ = ["Hardware", "hardware_for", "calibration", "training_mamf_fraction", "gemm_time_s",
+           "wave_efficiency", "CALIBRATION_FILE", "DEFAULT_MATMUL_EFFICIENCY",
+           "DEFAULT_HBM_EFFICIENCY"]

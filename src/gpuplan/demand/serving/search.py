@@ -1,0 +1,393 @@
+"""The serving planner's entry point: the best replica shape under SLOs, and the fleet.
+
+:func:`serve` checks its inputs, evaluates every replica shape (TP × PP × batch) of every weight
+format asked for with the engine model (:mod:`~gpuplan.demand.serving.engine`), keeps those that
+fit in memory, picks the one that meets the latency targets with the fewest fleet GPUs, and
+sizes the fleet for the offered load. It prices nothing: the pipeline adds ``cost_usd``.
+
+References
+----------
+.. [2] Kwon et al. 2023, "Efficient Memory Management for LLM Serving with PagedAttention", SOSP:
+   concurrency bounded by KV-cache memory; gpu_memory_utilization.
+.. [3] Yu et al. 2022, "Orca: A Distributed Serving System for Transformer-Based Generative
+   Models", OSDI: iteration-level (continuous) batching.
+.. [4] Agrawal et al. 2024, "Taming Throughput-Latency Tradeoff in LLM Inference with
+   Sarathi-Serve", OSDI: prefill interference with decode (chunked prefill).
+.. [5] Kleinrock 1975, "Queueing Systems" Vol. 1: M/M/1 waiting-time distribution.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from gpuplan.catalog import Catalog, load_catalog
+from gpuplan.catalog.schema import Accelerator
+from gpuplan.checks import check_choice, check_number, check_optional_number, check_whole
+from gpuplan.demand.arch import Arch, arch_from_config
+from gpuplan.demand.hardware import Hardware, hardware_for
+from gpuplan.demand.layouts import Layout, check_layout, pp_options, tp_options
+from gpuplan.demand.memory import KV_DTYPES, RUNTIME_RESERVED_BYTES, inference_memory
+from gpuplan.demand.serving.engine import (
+    COMPUTE_DTYPE,
+    MAX_QUEUE_UTILISATION,
+    decode_step_s,
+    p99_wait_s,
+    prefill_s,
+    serving_kv_read_efficiency,
+    serving_overhead_per_iteration_s,
+    serving_overhead_per_layer_s,
+    speculative_speedup,
+)
+from gpuplan.demand.serving.results import ReplicaOut, ServeResult
+from gpuplan.errors import UserError
+from gpuplan.units import SECONDS_PER_DAY
+
+#: Milliseconds [s].
+MS = 1e-3
+#: Fraction of the memory left after weights and runtime that the engine gives to KV cache and
+#: activations (TensorRT-LLM's kv_cache_free_gpu_mem_fraction default, 0.9) [2]_.
+FREE_MEMORY_FRACTION = 0.90
+#: Tokens one iteration may process (TensorRT-LLM / vLLM max_num_tokens default 8192) and the
+#: least prompt chunk taken beside a full decode batch.
+PREFILL_CHUNK_TOKENS = 8192
+MIN_PREFILL_CHUNK_TOKENS = 512
+#: Batch sizes tried per replica (powers of two and their 1.5x between).
+BATCH_OPTIONS = tuple(sorted({2**i for i in range(13)} | {3 * 2**i for i in range(12)}))
+#: Engines cap concurrent sequences (TensorRT-LLM's trtllm-bench default max_batch_size, 2048;
+#: vLLM's max_num_seqs default is 256 for online serving): the larger, for throughput runs.
+MAX_BATCH_DEFAULT = 2048
+#: Capacity kept spare above the offered load when sizing replicas.
+DEFAULT_HEADROOM = 0.20
+#: Draft tokens per speculative step when none is given [tokens].
+DEFAULT_DRAFT_TOKENS = 4
+#: Largest pipeline degree searched for a replica.
+PP_OPTIONS_MAX = 8
+#: Upper bounds on the inputs; beyond them a request is a typo, not a plan.
+MAX_TOKENS_PER_REQUEST = 2**22
+MAX_PARALLEL_DEGREE = 2**16
+MAX_RATE_REQUESTS_PER_S = 1e9
+MAX_TOKENS_PER_DAY = 1e18
+MAX_LATENCY_TARGET_MS = 1e7
+MAX_HEADROOM = 10.0
+#: Formats tried by ``quant="auto"``, in order.
+AUTO_FORMATS = ("bf16", "fp8", "int8", "int4", "fp4")
+#: Compute dtypes every accelerator runs (the catalog requires a bf16 or fp16 peak).
+HALF_PRECISION = ("bf16", "fp16")
+#: Formats that run on fp8-or-narrower tensor cores and so default the KV cache to fp8.
+FP8_KV_FORMATS = ("fp8", "fp4")
+
+
+@dataclass(frozen=True)
+class _Request:
+    """What a search is asked: traffic shape [tokens], pins, targets [ms] and fitted overheads."""
+
+    input_tokens: int
+    output_tokens: int
+    tp: int | None
+    pp: int | None
+    max_batch: int
+    ttft_ms: float | None
+    tpot_ms: float | None
+    speculative_acceptance: float | None
+    draft_tokens: int
+    overhead_per_layer_s: float
+    kv_read_efficiency: float
+    overhead_per_iteration_s: float
+    need_tokens_per_s: float | None  # offered output tokens/s including headroom
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """The chosen replica shape of one weight format, with its figures (SI units)."""
+
+    fmt: str
+    kv: str
+    tp: int
+    pp: int
+    batch: int
+    max_conc: int
+    out_tps: float
+    ttft: float
+    tpot: float
+    per_gpu: float
+    fleet_gpus: float
+    mem: int
+    meets: bool
+    breakdown: dict[str, float]
+    iteration: float
+
+
+def serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | None = None,
+          input_tokens: int = 1024, output_tokens: int = 256, rate: float | None = None,
+          tokens_per_day: float | None = None, ttft_ms: float | None = None,
+          tpot_ms: float | None = None, tp: int | None = None, pp: int | None = None,
+          max_batch: int = MAX_BATCH_DEFAULT, headroom: float = DEFAULT_HEADROOM,
+          speculative_acceptance: float | None = None,
+          draft_tokens: int = DEFAULT_DRAFT_TOKENS,
+          catalog: Catalog | None = None, overhead_per_layer_s: float | None = None,
+          kv_read_efficiency: float | None = None,
+          overhead_per_iteration_s: float | None = None) -> ServeResult:
+    """Best replica shape under the latency targets, and the fleet for a traffic level.
+
+    Parameters
+    ----------
+    model, gpu : str
+        As for :func:`gpuplan.demand.fitting.fit`.
+    quant : str
+        Weight format: bf16, fp16, fp8 (W8A8), int8 / int4 (weight-only), fp4 (W4A4), or
+        ``auto`` to search every format the accelerator runs.
+    kv_dtype : str, optional
+        KV-cache dtype; default bf16 (fp8 when quant is fp8/fp4).
+    input_tokens, output_tokens : int
+        Mean prompt and completion lengths [tokens].
+    rate : float, optional
+        Offered load [requests/s]. ``tokens_per_day`` (output tokens) is the alternative.
+    tokens_per_day : float, optional
+        Offered load [output tokens/day].
+    ttft_ms, tpot_ms : float, optional
+        p99 time-to-first-token and time-per-output-token targets [ms].
+    tp, pp : int, optional
+        Pin the replica's tensor / pipeline degree (searched otherwise).
+    max_batch : int
+        Engine cap on concurrent sequences per replica [sequences].
+    headroom : float
+        Spare capacity above the offered load [fraction] (0.2 = 20 %).
+    speculative_acceptance : float, optional
+        Per-token acceptance rate α of a draft model [fraction]; decode advances
+        ``(1 − α^(γ+1))/(1 − α)`` tokens per step (``draft_tokens`` = γ).
+    draft_tokens : int
+        Draft tokens per speculative step γ [tokens].
+    catalog : Catalog, optional
+        Default: the built-in catalog.
+    overhead_per_layer_s, overhead_per_iteration_s : float, optional
+        Fixed times per layer and per scheduler iteration [s]; default the fitted values.
+    kv_read_efficiency : float, optional
+        Paged-attention KV read efficiency [fraction]; default the fitted value.
+
+    Returns
+    -------
+    ServeResult
+        ``cost_usd`` is left None: pricing is the pipeline's, not demand's.
+
+    Raises
+    ------
+    UserError
+        Bad values, unknown names, no shape that fits, or a format the accelerator lacks.
+    """
+    cat = catalog or load_catalog()
+    _check(input_tokens=input_tokens, output_tokens=output_tokens, rate=rate,
+           tokens_per_day=tokens_per_day, ttft_ms=ttft_ms, tpot_ms=tpot_ms, max_batch=max_batch,
+           headroom=headroom, speculative_acceptance=speculative_acceptance,
+           draft_tokens=draft_tokens, kv_dtype=kv_dtype)
+    name, cfg, _ = cat.model(model)
+    arch = arch_from_config(cfg, name)
+    acc = cat.accelerator(gpu)
+    formats = _formats(acc, quant)
+    if tp is not None or pp is not None:
+        for field, v in (("tp", tp), ("pp", pp)):
+            if v is not None:
+                check_whole(field, v, MAX_PARALLEL_DEGREE)
+        check_layout(arch, Layout(tp=tp or 1, pp=pp or 1), field=None)
+    demand = None
+    if rate is not None:
+        demand = rate * output_tokens
+    elif tokens_per_day is not None:
+        demand = tokens_per_day / SECONDS_PER_DAY
+    req = _Request(
+        input_tokens=input_tokens, output_tokens=output_tokens, tp=tp, pp=pp,
+        max_batch=max_batch, ttft_ms=ttft_ms, tpot_ms=tpot_ms,
+        speculative_acceptance=speculative_acceptance, draft_tokens=draft_tokens,
+        overhead_per_layer_s=serving_overhead_per_layer_s() if overhead_per_layer_s is None
+        else overhead_per_layer_s,
+        kv_read_efficiency=serving_kv_read_efficiency() if kv_read_efficiency is None
+        else kv_read_efficiency,
+        overhead_per_iteration_s=serving_overhead_per_iteration_s()
+        if overhead_per_iteration_s is None else overhead_per_iteration_s,
+        need_tokens_per_s=None if demand is None else demand * (1 + headroom))
+    best: _Shape | None = None
+    n_eval = 0
+    for fmt in formats:
+        kv = kv_dtype or ("fp8" if fmt in FP8_KV_FORMATS and "fp8" in acc.peak_flops_per_s
+                          else "bf16")
+        hw = hardware_for(cat, acc, COMPUTE_DTYPE[fmt])
+        n, shape = _search(arch, hw, fmt, kv, req)
+        n_eval += n
+        if shape is not None and (best is None or _better(shape, best)):
+            best = shape
+    if best is None:
+        raise UserError(f"{name} does not fit on {acc.id} with the shapes searched (tp up to "
+                        f"the scale-up domain, pp up to {PP_OPTIONS_MAX}); try a smaller weight "
+                        f"format (quant), or see fit for {name} on {acc.id}", field="quant")
+    return _result(arch, name, acc.id, best, req, rate=rate, demand=demand, headroom=headroom,
+                   n_eval=n_eval)
+
+
+def _result(arch: Arch, name: str, gpu: str, best: _Shape, req: _Request, *,
+            rate: float | None, demand: float | None, headroom: float, n_eval: int
+            ) -> ServeResult:
+    """The :class:`ServeResult` of the chosen shape: replica, fleet, bottleneck and notes."""
+    notes: list[str] = list(arch.notes)
+    if not best.meets:
+        notes.append("no shape meets the latency targets; the fastest-responding shape is shown")
+    replicas = 1 if demand is None else max(1, math.ceil(demand * (1 + headroom)
+                                                        / best.out_tps))
+    if demand is not None and best.meets and (req.ttft_ms or req.tpot_ms):
+        notes.append("latency targets are checked at the replica's chosen batch; the fleet runs "
+                     f"each replica at ≤ {1 / (1 + headroom):.0%} of that load")
+    I, O = req.input_tokens, req.output_tokens
+    rep = ReplicaOut(gpus=best.tp * best.pp, tp=best.tp, pp=best.pp,
+                     ep=best.tp if arch.is_moe else 1, quant=best.fmt, kv_dtype=best.kv,
+                     batch=best.batch, max_concurrency=best.max_conc,
+                     output_tokens_per_s=best.out_tps,
+                     total_tokens_per_s=best.out_tps * (I + O) / O, ttft_s=best.ttft,
+                     tpot_s=best.tpot, memory_per_gpu_bytes=best.mem)
+    bd = best.breakdown
+    worst = max(bd, key=lambda k: bd[k])
+    bottleneck = (f"{worst.removesuffix('_s').replace('_', ' ')} bound: "
+                  f"{bd[worst] / best.iteration:.0%} of an iteration at batch {best.batch}")
+    return ServeResult(
+        model=name, gpu=gpu, input_tokens=I, output_tokens=O, rate_requests_per_s=rate,
+        ttft_target_s=req.ttft_ms * MS if req.ttft_ms else None,
+        tpot_target_s=req.tpot_ms * MS if req.tpot_ms else None, replica=rep, replicas=replicas,
+        gpus=replicas * rep.gpus, output_tokens_per_s_per_gpu=best.per_gpu,
+        demand_output_tokens_per_s=demand, headroom=headroom, breakdown_s=bd,
+        bottleneck=bottleneck, candidates_evaluated=n_eval, meets_slo=best.meets, notes=notes)
+
+
+def _formats(acc: Accelerator, quant: str) -> list[str]:
+    """Weight formats to search: ``quant``, or with ``auto`` every one the accelerator runs."""
+    if quant == "auto":
+        return [f for f in AUTO_FORMATS
+                if COMPUTE_DTYPE[f] in acc.peak_flops_per_s or COMPUTE_DTYPE[f] == "bf16"]
+    check_choice("quant", quant, (*COMPUTE_DTYPE, "auto"))
+    need = COMPUTE_DTYPE[quant]
+    if need not in HALF_PRECISION and need not in acc.peak_flops_per_s:
+        raise UserError(f"quant {quant} needs {need} tensor cores, which {acc.id} lacks; it has "
+                        f"{', '.join(acc.peak_flops_per_s)}", field="quant")
+    return [quant]
+
+
+def _better(a: _Shape, b: _Shape) -> bool:
+    """Shape ``a`` beats ``b``: meets the targets, then fewest fleet GPUs, then tokens/s/GPU."""
+    return (not a.meets, a.fleet_gpus, -a.per_gpu) < (not b.meets, b.fleet_gpus, -b.per_gpu)
+
+
+def _shapes(arch: Arch, hw: Hardware, fmt: str, kv: str, req: _Request) -> dict[str, np.ndarray]:
+    """Memory, throughput and latency of every replica shape (tp × pp × batch) [SI units]."""
+    tps = [req.tp] if req.tp else tp_options(arch, hw.domain)
+    pps = [req.pp] if req.pp else [p for p in pp_options(arch, PP_OPTIONS_MAX)
+                                   if p & (p - 1) == 0]
+    batches = [b for b in BATCH_OPTIONS if b <= req.max_batch]
+    T, P, B = (x.ravel().astype(float) for x in np.meshgrid(tps, pps, batches, indexing="ij"))
+    I, O = req.input_tokens, req.output_tokens
+    ctx_avg = I + O / 2
+    mem = inference_memory(arch, weight_format=fmt, kv_dtype=kv, batch=B, context_tokens=ctx_avg,
+                           tp=T, pp=P)
+    static = mem.weights + RUNTIME_RESERVED_BYTES
+    budget = FREE_MEMORY_FRACTION * np.maximum(hw.memory_bytes - static, 0.0)
+    dynamic = mem.total - static
+    # largest concurrency each shape holds (for reporting): KV and workspace scale with batch
+    max_conc = np.floor(budget / (dynamic / B))
+    alpha = req.speculative_acceptance
+    tokens_per_step = speculative_speedup(alpha, req.draft_tokens) if alpha else 1.0
+    # Continuous batching with chunked prefill: each iteration decodes the b running sequences
+    # and prefills the b/steps new ones arriving in their place, in one forward pass [3]_ [4]_.
+    kw: dict[str, Any] = dict(weight_format=fmt, kv_dtype=kv, batch=B, context=ctx_avg, tp=T,
+                              pp=P, overhead_per_layer_s=req.overhead_per_layer_s,
+                              kv_read_efficiency=req.kv_read_efficiency,
+                              overhead_per_iteration_s=req.overhead_per_iteration_s)
+    dec = decode_step_s(arch, hw, prefill_tokens=B / (O / tokens_per_step) * I,
+                        prefill_span=I / 2, **kw)
+    alone = decode_step_s(arch, hw, **kw)
+    iteration = dec["step_s"]
+    # TTFT: the prompt is split into chunks of what an iteration can take beside the decodes;
+    # plus the p99 wait for admission (M/M/1 on the prefill share of the iteration) [5]_.
+    chunks = np.ceil(I / np.maximum(PREFILL_CHUNK_TOKENS - B, MIN_PREFILL_CHUNK_TOKENS))
+    pre = prefill_s(arch, hw, weight_format=fmt, input_tokens=I, tp=T, pp=P,
+                    overhead_per_layer_s=req.overhead_per_layer_s)
+    first = np.maximum(chunks * iteration * P, pre)
+    rho = np.clip((iteration - alone["step_s"]) / iteration, 0, MAX_QUEUE_UTILISATION)
+    # pipeline: p micro-batches of b in flight; a token crosses all p stages
+    out_tps = B * tokens_per_step / iteration
+    return {"T": T, "P": P, "B": B, "mem": mem.total, "max_conc": max_conc,
+            "fits": (static <= hw.memory_bytes) & (dynamic <= budget),
+            "out_tps": out_tps, "tpot": iteration * P / tokens_per_step,
+            "ttft": first + p99_wait_s(first, rho), "per_gpu": out_tps / (T * P),
+            "iteration": iteration, "alone": alone["step_s"], "memory_s": dec["memory_s"],
+            "compute_s": dec["compute_s"], "tp_comm_s": dec["tp_comm_s"],
+            "ep_comm_s": dec["ep_comm_s"], "overhead_s": dec["overhead_s"]}
+
+
+def _search(arch: Arch, hw: Hardware, fmt: str, kv: str, req: _Request
+            ) -> tuple[int, _Shape | None]:
+    """Shapes evaluated, and the best for one weight format (None if none fits).
+
+    With a demand (``need`` output tokens/s incl. headroom) the winner needs the fewest GPUs for
+    it, a small model at low traffic takes one small replica rather than the shape with the
+    best throughput per GPU; without one, the most output tokens/s per GPU wins.
+    """
+    a = _shapes(arch, hw, fmt, kv, req)
+    T, P, ok = a["T"], a["P"], a["fits"]
+    slo = np.ones_like(ok)
+    if req.ttft_ms:
+        slo &= a["ttft"] <= req.ttft_ms * MS
+    if req.tpot_ms:
+        slo &= a["tpot"] <= req.tpot_ms * MS
+    n = int(T.size)
+    if not ok.any():
+        return n, None
+    meets = bool((ok & slo).any())
+    idx = np.flatnonzero(ok & slo if meets else ok)
+    need = req.need_tokens_per_s
+    if meets:
+        fleet = (np.ceil(need / a["out_tps"]) * T * P) if need else np.zeros_like(T)
+        i = int(idx[np.lexsort((a["tpot"][idx], -a["per_gpu"][idx], fleet[idx]))[0]])
+    else:  # nothing meets: the shape closest to the targets
+        miss = np.zeros(T.size)
+        if req.ttft_ms:
+            miss = np.maximum(miss, a["ttft"] / (req.ttft_ms * MS))
+        if req.tpot_ms:
+            miss = np.maximum(miss, a["tpot"] / (req.tpot_ms * MS))
+        i = int(idx[np.argmin(miss[idx])])
+    bd = {"weights_and_kv_memory_s": float(a["memory_s"][i]),
+          "matmul_compute_s": float(a["compute_s"][i]),
+          "tp_comm_s": float(a["tp_comm_s"][i]), "ep_comm_s": float(a["ep_comm_s"][i]),
+          "fixed_overhead_s": float(a["overhead_s"][i]),
+          "prefill_share_s": float(a["iteration"][i] - a["alone"][i])}
+    if bd["weights_and_kv_memory_s"] < bd["matmul_compute_s"]:
+        bd["weights_and_kv_memory_s"] = 0.0
+        bd["prefill_share_s"] = 0.0  # counted inside the compute-bound pass
+    else:
+        bd["matmul_compute_s"] = 0.0
+    out_i = float(a["out_tps"][i])
+    return n, _Shape(
+        fmt=fmt, kv=kv, tp=int(T[i]), pp=int(P[i]), batch=int(a["B"][i]),
+        max_conc=int(min(a["max_conc"][i], req.max_batch) * P[i]), out_tps=out_i,
+        ttft=float(a["ttft"][i]), tpot=float(a["tpot"][i]), per_gpu=float(a["per_gpu"][i]),
+        fleet_gpus=float(np.ceil(need / out_i) * T[i] * P[i]) if need else 0.0,
+        mem=int(a["mem"][i]), meets=meets, breakdown=bd, iteration=float(a["iteration"][i]))
+
+
+def _check(*, input_tokens: int, output_tokens: int, rate: float | None,
+           tokens_per_day: float | None, ttft_ms: float | None, tpot_ms: float | None,
+           max_batch: int, headroom: float, speculative_acceptance: float | None,
+           draft_tokens: int, kv_dtype: str | None) -> None:
+    """Check the inputs of :func:`serve` (messages start with the parameter's name)."""
+    for field, v in (("input_tokens", input_tokens), ("output_tokens", output_tokens),
+                     ("max_batch", max_batch), ("draft_tokens", draft_tokens)):
+        check_whole(field, v, MAX_TOKENS_PER_REQUEST)
+    for field, x, hi in (("rate", rate, MAX_RATE_REQUESTS_PER_S),
+                         ("tokens_per_day", tokens_per_day, MAX_TOKENS_PER_DAY),
+                         ("ttft_ms", ttft_ms, MAX_LATENCY_TARGET_MS),
+                         ("tpot_ms", tpot_ms, MAX_LATENCY_TARGET_MS)):
+        check_optional_number(field, x, 0.0, hi, lo_open=True)
+    if rate is not None and tokens_per_day is not None:
+        raise UserError("rate or tokens_per_day: give one, not both", field="rate")
+    check_number("headroom", headroom, 0.0, MAX_HEADROOM)
+    check_optional_number("speculative_acceptance", speculative_acceptance, 0.0, 1.0)
+    if kv_dtype is not None:
+        check_choice("kv_dtype", kv_dtype, KV_DTYPES)

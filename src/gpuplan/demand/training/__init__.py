@@ -1,0 +1,53 @@
+"""Training planner: step time, MFU, the full layout search, GPU-hours and goodput.
+
+Open :mod:`~gpuplan.demand.training.search` first: :func:`train` is the entry point. Beside it:
+
+* :mod:`~gpuplan.demand.training.steptime`: the vectorised step-time model (matmuls, attention,
+  memory-bound kernels, recompute, TP/EP/CP/PP/DP communication, bubble, optimizer) and FLOPs
+  per token (MFU and HFU numerators);
+* :mod:`~gpuplan.demand.training.checkpointing`: goodput under interruptions, checkpoint size,
+  the Young/Daly interval;
+* :mod:`~gpuplan.demand.training.results`: the typed :class:`TrainResult`.
+
+The accelerator record and the matmul roofline shared with serving live in
+:mod:`gpuplan.demand.hardware`; they are re-exported here for the callers of this stage.
+"""
+
+from __future__ import annotations
+
+from gpuplan.demand.hardware import (
+    DEFAULT_MATMUL_EFFICIENCY,
+    Hardware,
+    gemm_time_s,
+    hardware_for,
+    training_mamf_fraction,
+)
+from gpuplan.demand.layouts import RECOMPUTE_NAMES
+from gpuplan.demand.training.checkpointing import checkpoint_bytes, goodput, job_goodput
+from gpuplan.demand.training.results import Candidate, CostOut, TrainResult
+from gpuplan.demand.training.search import (
+    DEFAULT_GLOBAL_BATCH_TOKENS,
+    DEFAULT_SEQ_LEN,
+    TRAIN_DTYPES,
+    TRAIN_MODES,
+    candidate_grid,
+    train,
+)
+from gpuplan.demand.training.steptime import (
+    BACKWARD_OVER_FORWARD,
+    BREAKDOWN_KEYS,
+    ELEMENTWISE_TRAFFIC_PER_ACTIVATION_BYTE,
+    hardware_flops_per_token,
+    layer_gemm_time_s,
+    model_flops_per_token,
+    step_time,
+)
+
+__all__ = [
+    "BACKWARD_OVER_FORWARD", "BREAKDOWN_KEYS", "DEFAULT_GLOBAL_BATCH_TOKENS",
+    "DEFAULT_MATMUL_EFFICIENCY", "DEFAULT_SEQ_LEN", "ELEMENTWISE_TRAFFIC_PER_ACTIVATION_BYTE",
+    "RECOMPUTE_NAMES", "TRAIN_DTYPES", "TRAIN_MODES", "Candidate", "CostOut", "Hardware",
+    "TrainResult", "candidate_grid", "checkpoint_bytes", "gemm_time_s", "goodput",
+    "hardware_flops_per_token", "hardware_for", "job_goodput", "layer_gemm_time_s",
+    "model_flops_per_token", "step_time", "train", "training_mamf_fraction",
+]

@@ -1,0 +1,153 @@
+"""Serving validation: :func:`~gpuplan.demand.serving.serve` against published measurements.
+
+Serving cases (``serve_cases.yaml``) give a published throughput at a load, a fit decision, a
+concurrency or a KV-cache size; decode cases (``device_cases.yaml``) a measured time per output
+token at a fixed batch and context. Each runs through the same public functions as
+``gpuplan serve``; nothing is fitted per case.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gpuplan.catalog import Catalog
+from gpuplan.demand.arch import arch_from_config, kv_cache_bytes_per_token
+from gpuplan.demand.hardware import hardware_for
+from gpuplan.demand.memory import DTYPE_BYTES
+from gpuplan.demand.serving import (
+    COMPUTE_DTYPE,
+    decode_step_s,
+    serve,
+    serving_kv_read_efficiency,
+    serving_overhead_per_layer_s,
+)
+from gpuplan.errors import UserError
+
+#: MLPerf's Mixtral dataset mean prompt length is unpublished in our records (inputs ≤ 2048).
+ASSUMED_INPUT_TOKENS = 1024
+#: A fit decision is right when prediction and measurement fall on the same side of this.
+FIT_DECISION_THRESHOLD = 0.5
+
+
+class ServeCase(BaseModel):
+    """A published serving measurement (throughput at a load, a fit decision, KV size)."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    kind: Literal["serve"]
+    source_record: str
+    citation: str
+    confidence: str = ""
+    model: str
+    gpu: str
+    quant: str = "bf16"
+    kv_dtype: str | None = None
+    tp: int = Field(default=1, ge=1)
+    gpus: int = Field(default=1, ge=1)
+    input_tokens: int | None = Field(default=None, ge=1)
+    output_tokens: int | None = Field(default=None, ge=1)
+    context_tokens: int | None = Field(default=None, ge=1)
+    load: str | float | None = None
+    ttft_ms: float | None = Field(default=None, gt=0)
+    tpot_ms: float | None = Field(default=None, gt=0)
+    quantity: Literal["output_tokens_per_s", "total_tokens_per_s", "fits",
+                      "kv_cache_bytes_per_token", "max_concurrency", "tokens_per_s_per_gpu"]
+    measured: float = Field(ge=0)
+    notes: str = ""
+
+
+class DecodeCase(BaseModel):
+    """A measured decode step (time per output token at a fixed batch and context)."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    id: str
+    kind: Literal["decode"]
+    source_record: str
+    citation: str
+    confidence: str = ""
+    model_config_: dict[str, Any] = Field(alias="model_config")
+    gpu: str
+    quant: str = "bf16"
+    kv_dtype: str = "bf16"
+    batch: int = Field(ge=1)
+    context_tokens: int = Field(ge=1)
+    quantity: Literal["tpot_s"]
+    measured: float = Field(gt=0)
+    notes: str = ""
+
+
+def predict_serve(case: ServeCase, cat: Catalog, serving: dict[str, float] | None = None
+                  ) -> tuple[float, str, list[str]]:
+    """The model's value of a serving case's quantity, the shape it chose, and its assumptions.
+
+    Parameters
+    ----------
+    case : ServeCase
+        The published measurement.
+    cat : Catalog
+        Catalog the case's model and GPU come from.
+    serving : dict, optional
+        Overrides of ``overhead_per_layer_s`` [s], ``kv_read_efficiency`` [fraction] and
+        ``overhead_per_iteration_s`` [s] (the calibration uses them).
+
+    Returns
+    -------
+    tuple
+        Predicted value [the quantity's unit; a fit is 1 or 0], the shape, assumptions.
+    """
+    assumptions: list[str] = []
+    kv = case.kv_dtype or ("fp16" if case.quant == "fp16" else "bf16")
+    if case.quantity == "kv_cache_bytes_per_token":
+        name, cfg, _ = cat.model(case.model)
+        return float(kv_cache_bytes_per_token(arch_from_config(cfg, name), DTYPE_BYTES[kv])), \
+            "", assumptions
+    inp, out = case.input_tokens, case.output_tokens
+    if case.context_tokens and inp is None:
+        inp, out = case.context_tokens - 1, 1
+    if inp is None:
+        inp = ASSUMED_INPUT_TOKENS
+        assumptions.append(f"input length unpublished: {inp} assumed")
+    if out is None:
+        raise UserError("output length not published")
+    over = serving or {}
+    server = case.load == "server"
+    try:
+        r = serve(case.model, case.gpu, quant=case.quant, kv_dtype=kv, input_tokens=inp,
+                  output_tokens=out, tp=case.tp, pp=1, catalog=cat,
+                  ttft_ms=case.ttft_ms if server else None,
+                  tpot_ms=case.tpot_ms if server else None,
+                  overhead_per_layer_s=over.get("overhead_per_layer_s"),
+                  kv_read_efficiency=over.get("kv_read_efficiency"),
+                  overhead_per_iteration_s=over.get("overhead_per_iteration_s"))
+    except UserError as e:
+        if case.quantity == "fits" and "does not fit" in str(e):
+            return 0.0, f"tp={case.tp}", assumptions
+        raise
+    shape = f"tp={r.replica.tp},batch={r.replica.batch}"
+    copies = case.gpus / r.replica.gpus
+    values = {"fits": 1.0, "max_concurrency": float(r.replica.max_concurrency),
+              "output_tokens_per_s": r.replica.output_tokens_per_s * copies,
+              "total_tokens_per_s": r.replica.total_tokens_per_s * copies,
+              "tokens_per_s_per_gpu": r.replica.total_tokens_per_s / r.replica.gpus}
+    return values[case.quantity], shape, assumptions
+
+
+def predict_decode(case: DecodeCase, cat: Catalog) -> tuple[float, str, list[str]]:
+    """The model's decode iteration time of a measured decode step [s], and the batch.
+
+    Parameters
+    ----------
+    case : DecodeCase
+        The measured decode step.
+    cat : Catalog
+        Catalog the case's GPU comes from.
+    """
+    arch = arch_from_config(case.model_config_, case.id)
+    hw = hardware_for(cat, cat.accelerator(case.gpu), COMPUTE_DTYPE[case.quant])
+    d = decode_step_s(arch, hw, weight_format=case.quant, kv_dtype=case.kv_dtype,
+                      batch=case.batch, context=case.context_tokens, tp=1, pp=1,
+                      overhead_per_layer_s=serving_overhead_per_layer_s(),
+                      kv_read_efficiency=serving_kv_read_efficiency())
+    return float(d["step_s"]), f"batch={case.batch}", []
