@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gpuplan.catalog.systems import nodes_for_gpus, pick_system
 from gpuplan.cluster import (
     ClusterResult,
     build_cluster,
@@ -19,6 +20,7 @@ from gpuplan.cluster import (
     split_ports,
 )
 from gpuplan.cluster.fabric import leaves_per_scalable_unit
+from gpuplan.cluster.result import PowerOut
 from gpuplan.errors import UserError
 from gpuplan.validation.cluster import validate_cluster_cases
 
@@ -135,7 +137,7 @@ def test_gb200_nvl72_scalable_unit(cat):
     assert r.system == "gb200-nvl72"
     assert r.gpus == 576 and r.nodes == 8
     assert math.ceil(r.nodes / r.nodes_per_rack) == 8  # compute racks
-    assert r.power_w.it_max == pytest.approx(1.2e6, rel=0.10)
+    assert r.power_w.it_peak_w == pytest.approx(1.2e6, rel=0.10)
     assert r.cooling == "direct-liquid"
 
 
@@ -213,8 +215,8 @@ def test_fat_tree_more_nodes_never_fewer_switches(a, b, radix):
 def _totals(r: ClusterResult):
     f = r.fabric
     return (f.leaf_switches + f.spine_switches + f.core_switches, r.storage_network.switches,
-            r.management_network.switches, r.racks, r.power_w.it_max, r.power_w.it,
-            r.power_w.facility, r.floor_area_m2, f.cables, f.transceivers)
+            r.management_network.switches, r.racks, r.power_w.it_peak_w, r.power_w.it_avg_w,
+            r.power_w.facility_avg_w, r.floor_area_m2, f.cables, f.transceivers)
 
 
 @settings(max_examples=40, deadline=None)
@@ -243,8 +245,8 @@ def test_counts_are_non_negative_integers(cat, n, gpu):
     assert all(isinstance(x, int) and x >= 0 for x in ints)
     assert all(line.quantity >= 0 and line.quantity == int(line.quantity) for line in r.bom)
     assert r.gpus >= n and r.gpus - n < r.gpus // r.nodes
-    assert sum(r.power_w.by_category.values()) == pytest.approx(r.power_w.it_max)
-    assert sum(line.power_w for line in r.bom) == pytest.approx(r.power_w.it_max)
+    assert sum(r.power_w.by_category.values()) == pytest.approx(r.power_w.it_peak_w)
+    assert sum(line.power_w for line in r.bom) == pytest.approx(r.power_w.it_peak_w)
 
 
 @pytest.mark.parametrize("gpu", ["h100-sxm", "b200", "gb200", "mi300x"])
@@ -275,9 +277,9 @@ def test_worked_example_1024_h100(cat):
     assert f.nics == 1024
     assert f.cables == 1024 + 1024 + 4  # node-leaf + leaf-spine + UFM
     assert r.power_w.by_category["compute"] == pytest.approx(128 * 10_200)
-    assert r.power_w.facility == pytest.approx(r.power_w.it * 1.25)
+    assert r.power_w.facility_avg_w == pytest.approx(r.power_w.it_avg_w * 1.25)
     # one Julian year (365.25 d × 24 h) at the facility draw
-    assert r.power_w.energy_wh_per_year == pytest.approx(r.power_w.facility * 365.25 * 24)
+    assert r.power_w.energy_wh_per_year == pytest.approx(r.power_w.facility_avg_w * 365.25 * 24)
     cats = {line.category for line in r.bom}
     assert cats == {"compute", "network", "storage", "management", "facility"}
     for line in r.bom:
@@ -305,10 +307,10 @@ def test_storage_from_checkpoint_model(cat):
 def test_load_fraction_and_facility(cat):
     r = build_cluster("h100-sxm", 256, load_fraction=0.5, facility="hyperscale", catalog=cat)
     compute_typ = 32 * 10_200 * 0.5
-    assert r.power_w.it < r.power_w.it_max
-    assert r.power_w.it >= compute_typ
+    assert r.power_w.it_avg_w < r.power_w.it_peak_w
+    assert r.power_w.it_avg_w >= compute_typ
     assert r.power_w.pue == 1.10
-    assert r.power_w.facility == pytest.approx(r.power_w.it * 1.10)
+    assert r.power_w.facility_avg_w == pytest.approx(r.power_w.it_avg_w * 1.10)
 
 
 def test_rack_power_limits_choose_cooling(cat):
@@ -366,13 +368,77 @@ def test_bad_inputs_name_the_field(cat, kwargs, field):
         build_cluster("h100-sxm", catalog=cat, **kwargs)
 
 
-def test_unknown_gpu_and_gpu_without_system(cat):
+def test_unknown_gpu_and_gpu_without_system_or_proxy(cat):
     with pytest.raises(UserError, match="GPU"):
         build_cluster("h1000", 8, catalog=cat)
-    with pytest.raises(UserError, match="system"):
+    # L40S: no catalog system, and no purchase price to derive a proxy server from
+    with pytest.raises(UserError, match="no system in the catalog") as e:
         build_cluster("l40s", 8, catalog=cat)
+    assert e.value.field == "gpu"
     with pytest.raises(UserError, match="rack_power_kw"):
         build_cluster("gb200", 144, rack_power_kw=100, catalog=cat)  # an NVL72 rack is 120 kW
+
+
+# -- the server: one rule, one node count, a labelled proxy -------------------------------------
+
+def test_pick_system_rule(cat):
+    assert pick_system(cat, "h100-sxm").id == "dgx-h100"   # system_layouts: preferred
+    assert pick_system(cat, "h100-sxm", "hgx-h100").id == "hgx-h100"
+    assert pick_system(cat, "h20") is None                 # no catalog system
+    with pytest.raises(UserError, match="dgx-b200") as e:
+        pick_system(cat, "h100-sxm", "dgx-b200")
+    assert e.value.field == "system"
+
+
+def test_nodes_for_gpus_rounds_up_and_broadcasts():
+    assert nodes_for_gpus(1001, 8) == 126
+    assert list(nodes_for_gpus([1, 8, 9, 576, 577], [8, 8, 8, 72, 72])) == [1, 1, 2, 8, 9]
+
+
+def test_proxy_server_gets_the_full_cluster(cat):
+    # H20 has no catalog system: a proxy 8-GPU server derived with Epoch AI's ratios
+    # (costs.yaml: server power 1.82 x TDP, typical 0.75 x max, price 1.64 x accelerator)
+    acc = cat.accelerators["h20"]
+    r = build_cluster("h20", 456, catalog=cat)
+    assert (r.system, r.nodes, r.gpus) == ("h20-x8-proxy", 57, 456)
+    assert any("labelled proxy" in n for n in r.notes)
+    server = r.bom[0]
+    assert server.item == "h20-x8-proxy" and server.quantity == 57
+    assert server.unit_price_usd == pytest.approx(8 * acc.price_usd.value * 1.64)
+    assert r.power_w.by_category["compute"] == pytest.approx(57 * 8 * acc.tdp_w.value * 1.82)
+    # the same phases as a catalog system: fabric, storage, management, racks, cooling
+    assert r.fabric.kind == "infiniband-ndr-400g" and r.fabric.tiers == 2
+    assert r.fabric.nics == 456
+    assert r.storage.capacity_bytes > 0 and r.storage_network.switches > 0
+    assert r.management_nodes > 0 and r.cooling == "air"
+    assert sum(line.power_w for line in r.bom) == pytest.approx(r.power_w.it_peak_w)
+    assert build_cluster("h20", 456, system=None, catalog=cat) == r
+
+
+def test_power_names_and_deprecated_aliases(cat):
+    r = build_cluster("h100-sxm", 64, catalog=cat)
+    p = r.power_w
+    assert p.it_avg_w < p.it_peak_w and p.facility_avg_w == pytest.approx(p.it_avg_w * p.pue)
+    d = p.model_dump()
+    # DESIGN.md's JSON contract keeps the old keys: extend, don't rename
+    assert (d["it"], d["it_max"], d["facility"]) == (p.it_avg_w, p.it_peak_w, p.facility_avg_w)
+    assert PowerOut.model_validate(d) == p
+    legacy = {k: v for k, v in d.items() if k not in ("it_avg_w", "it_peak_w", "facility_avg_w")}
+    assert PowerOut.model_validate(legacy) == p
+    with pytest.raises(ValueError, match="deprecated name of it_avg_w"):
+        PowerOut.model_validate({**d, "it": p.it_avg_w + 1})
+    props = PowerOut.model_json_schema(mode="serialization")["properties"]
+    assert all(props[k].get("deprecated") for k in ("it", "it_max", "facility"))
+    assert not props["it_avg_w"].get("deprecated")
+
+
+def test_cluster_stage_draws_no_tables():
+    import pathlib
+
+    import gpuplan.cluster as pkg
+
+    for f in pathlib.Path(pkg.__file__).parent.glob("*.py"):
+        assert "rich" not in f.read_text(encoding="utf-8"), f
 
 
 def test_catalog_sections_are_sourced(cat):

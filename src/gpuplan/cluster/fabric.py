@@ -51,6 +51,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from gpuplan.cluster.racks import COUNT_SLACK
+
 #: Switches of the small (BasePOD-style) design for one plane.
 SMALL_DESIGN_SWITCHES = 2
 
@@ -140,7 +142,7 @@ def split_ports(radix: int, oversubscription: float = 1.0) -> tuple[int, int]:
         raise ValueError("radix must be at least 2")
     if not oversubscription >= 1.0:
         raise ValueError("oversubscription must be >= 1")
-    up = math.ceil(radix / (1.0 + oversubscription) - 1e-9)
+    up = math.ceil(radix / (1.0 + oversubscription) - COUNT_SLACK)
     return radix - up, up
 
 
@@ -251,13 +253,51 @@ def fat_tree(nodes: int, ports_per_node: int, radix: int, *, su_nodes: int, plan
     if ports_per_node % planes:
         raise ValueError("planes must divide ports_per_node")
     rails = ports_per_node // planes
-    c = ports_per_cage
-    e_plane = nodes * rails
     node_tx = (nodes * math.ceil(ports_per_node / node_ports_per_transceiver)
                if node_ports_per_transceiver else 0)
-    notes: list[str] = []
+    small = _small_fabric(nodes, rails, radix, planes, ports_per_cage, node_tx)
+    if small is not None:
+        return small
+    leaves = _leaf_tier(nodes, rails, radix, su_nodes, leaf_oversubscription,
+                        fabric_manager_links, ports_per_cage)
+    notes = list(leaves.notes)
+    if leaves.leaves <= radix:
+        up = _two_tier_spines(leaves.leaves, leaves.uplinks, radix, ports_per_cage)
+    else:
+        up = _pods_and_core(leaves.leaves, leaves.uplinks, radix, oversubscription,
+                            ports_per_cage)
+        if len(up.switches) > 2:
+            notes.append(f"{len(up.switches) + 1} tiers: switches per tier "
+                         f"{[leaves.leaves, *up.switches]}; tiers above the spine are reported "
+                         "together as core")
+    switches = [leaves.leaves, *up.switches]
+    links = [nodes * rails, *up.links]
+    return FabricPlan(design="rail-optimised", planes=planes, scalable_units=leaves.sus,
+                      leaves_per_su=leaves.leaves_per_su,
+                      switches=tuple(s * planes for s in switches),
+                      links=tuple(n * planes for n in links),
+                      fabric_manager_links=fabric_manager_links,
+                      fabric_manager_overflow=leaves.fabric_manager_overflow,
+                      switch_cages=(leaves.cages + up.cages) * planes,
+                      node_transceivers=node_tx, oversubscription=up.oversubscription,
+                      notes=tuple(notes))
 
-    # -- small fabric (BasePOD): everything on one switch pair per plane ----------------------
+
+def _small_fabric(nodes: int, rails: int, radix: int, planes: int, ports_per_cage: int,
+                  node_tx: int) -> FabricPlan | None:
+    """Rule 5: everything on one switch pair (one plane) or one switch per plane; else None.
+
+    Parameters
+    ----------
+    nodes, rails, radix, planes : int
+        Nodes, ports per node per plane, switch ports, planes [1].
+    ports_per_cage : int
+        Logical switch ports per cage [1].
+    node_tx : int
+        Node-side transceivers, all planes [1].
+    """
+    c = ports_per_cage
+    e_plane = nodes * rails
     if planes == 1:
         a = math.ceil(e_plane / 2) if rails == 1 else nodes * math.ceil(rails / 2)
         b = e_plane - a
@@ -272,8 +312,36 @@ def fat_tree(nodes: int, ports_per_node: int, radix: int, *, su_nodes: int, plan
         return FabricPlan(design="one-per-plane", planes=planes, switches=(planes,),
                           links=(e_plane * planes,), switch_cages=planes * _cages(e_plane, c),
                           node_transceivers=node_tx)
+    return None
 
-    # -- rail-optimised SU design ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Leaves:
+    """The leaf tier of one plane (rules 1, 2 and the UFM links)."""
+
+    sus: int
+    leaves_per_su: int
+    leaves: int
+    uplinks: int
+    cages: int
+    fabric_manager_overflow: int
+    notes: tuple[str, ...]
+
+
+def _leaf_tier(nodes: int, rails: int, radix: int, su_nodes: int, leaf_oversubscription: float,
+               fabric_manager_links: int, ports_per_cage: int) -> _Leaves:
+    """Leaves per SU, whole SUs, leaf cages in use, and where the fabric-manager links plug in.
+
+    Parameters
+    ----------
+    nodes, rails, radix, su_nodes : int
+        Nodes, ports per node per plane, switch ports, nodes per SU [1].
+    leaf_oversubscription : float
+        Down:up ratio of the leaves [1].
+    fabric_manager_links, ports_per_cage : int
+        UFM links to the leaves, logical ports per cage [1].
+    """
+    c = ports_per_cage
     d1, u = split_ports(radix, leaf_oversubscription)
     sus = math.ceil(nodes / su_nodes)
     lps = leaves_per_scalable_unit(rails, su_nodes, d1)
@@ -294,60 +362,94 @@ def fat_tree(nodes: int, ports_per_node: int, radix: int, *, su_nodes: int, plan
         if take > 0:
             leaf_cages += _cages(p + take, c) - _cages(p, c)
             fm_left -= take
+    notes: list[str] = []
     if fm_left:
         notes.append(f"{fm_left} fabric-manager (UFM) link(s) need leaf ports but every SU is "
                      "full; counted as extra leaf ports (the H100 RA instead leaves one node "
                      "slot of SU 1 to the UFM: 31, 63, 95, 127 nodes)")
         leaf_cages += _cages(fm_left, c)
-
-    if leaves <= radix:
-        spines = smallest_divisor_at_least(u, math.ceil(leaves * u / radix))
-        if leaves == 1:
-            spines = 0
-        switches = [leaves] + ([spines] if spines else [])
-        links = [e_plane] + ([leaves * u] if spines else [])
-        spine_cages = spines * _cages(leaves * u // spines, c) if spines else 0
-        cages = leaf_cages + spine_cages
-        oversub_eff = 1.0
-    else:
-        d2, u2 = split_ports(radix, oversubscription)
-        pod = d2
-        full_pods, last_pod = divmod(leaves, pod)
-        s_full = smallest_divisor_at_least(u, math.ceil(pod * u / d2))
-        s_last = smallest_divisor_at_least(u, math.ceil(last_pod * u / d2)) if last_pod else 0
-        spines = full_pods * s_full + s_last
-        cages = leaf_cages + full_pods * s_full * (_cages(pod * u // s_full, c) + _cages(u2, c))
-        if last_pod:
-            cages += s_last * (_cages(last_pod * u // s_last, c) + _cages(u2, c))
-        switches = [leaves, spines]
-        up_links = spines * u2
-        links = [e_plane, leaves * u, up_links]
-        blocks = math.ceil(leaves / pod)
-        dm, um = split_ports(radix, 1.0)
-        while blocks > radix:
-            n = math.ceil(up_links / dm)
-            cages += n * (_cages(math.ceil(up_links / n), c) + _cages(um, c))
-            switches.append(n)
-            up_links = n * um
-            links.append(up_links)
-            blocks = math.ceil(blocks / dm)
-        top = math.ceil(up_links / radix)
-        cages += top * _cages(math.ceil(up_links / top), c)
-        switches.append(top)
-        oversub_eff = d2 / u2
-        if len(switches) > 3:
-            notes.append(f"{len(switches)} tiers: switches per tier {switches}; tiers above "
-                         "the spine are reported together as core")
-    return FabricPlan(design="rail-optimised", planes=planes, scalable_units=sus,
-                      leaves_per_su=lps, switches=tuple(s * planes for s in switches),
-                      links=tuple(n * planes for n in links),
-                      fabric_manager_links=fabric_manager_links,
-                      fabric_manager_overflow=fm_left, switch_cages=cages * planes,
-                      node_transceivers=node_tx, oversubscription=oversub_eff,
-                      notes=tuple(notes))
+    return _Leaves(sus=sus, leaves_per_su=lps, leaves=leaves, uplinks=u, cages=leaf_cages,
+                   fabric_manager_overflow=fm_left, notes=tuple(notes))
 
 
-def oob_network(endpoints: int, ports_per_switch: int, uplinks_per_switch: int) -> dict:
+@dataclass(frozen=True)
+class _Upper:
+    """The tiers above the leaves of one plane: switches and links per tier, cages in use."""
+
+    switches: tuple[int, ...]
+    links: tuple[int, ...]
+    cages: int
+    oversubscription: float
+
+
+def _two_tier_spines(leaves: int, uplinks: int, radix: int, ports_per_cage: int) -> _Upper:
+    """Rule 3: balanced spines over at most ``radix`` leaves (none over a single leaf).
+
+    Parameters
+    ----------
+    leaves, uplinks, radix, ports_per_cage : int
+        Leaves, uplinks per leaf ``u``, switch ports, logical ports per cage [1].
+    """
+    spines = smallest_divisor_at_least(uplinks, math.ceil(leaves * uplinks / radix))
+    if leaves == 1:
+        return _Upper(switches=(), links=(), cages=0, oversubscription=1.0)
+    cages = spines * _cages(leaves * uplinks // spines, ports_per_cage)
+    return _Upper(switches=(spines,), links=(leaves * uplinks,), cages=cages,
+                  oversubscription=1.0)
+
+
+def _pods_and_core(leaves: int, uplinks: int, radix: int, oversubscription: float,
+                   ports_per_cage: int) -> _Upper:
+    """Rule 4: pods of ``d₂`` leaves with balanced spines, middle tiers, then the core.
+
+    Parameters
+    ----------
+    leaves, uplinks, radix : int
+        Leaves, uplinks per leaf ``u``, switch ports [1].
+    oversubscription : float
+        Down:up ratio of the spines above a pod [1].
+    ports_per_cage : int
+        Logical ports per cage [1].
+    """
+    c, u = ports_per_cage, uplinks
+    d2, u2 = split_ports(radix, oversubscription)
+    pod = d2
+    full_pods, last_pod = divmod(leaves, pod)
+    s_full = smallest_divisor_at_least(u, math.ceil(pod * u / d2))
+    s_last = smallest_divisor_at_least(u, math.ceil(last_pod * u / d2)) if last_pod else 0
+    spines = full_pods * s_full + s_last
+    cages = full_pods * s_full * (_cages(pod * u // s_full, c) + _cages(u2, c))
+    if last_pod:
+        cages += s_last * (_cages(last_pod * u // s_last, c) + _cages(u2, c))
+    switches = [spines]
+    up_links = spines * u2
+    links = [leaves * u, up_links]
+    blocks = math.ceil(leaves / pod)
+    dm, um = split_ports(radix, 1.0)
+    while blocks > radix:
+        n = math.ceil(up_links / dm)
+        cages += n * (_cages(math.ceil(up_links / n), c) + _cages(um, c))
+        switches.append(n)
+        up_links = n * um
+        links.append(up_links)
+        blocks = math.ceil(blocks / dm)
+    top = math.ceil(up_links / radix)
+    cages += top * _cages(math.ceil(up_links / top), c)
+    switches.append(top)
+    return _Upper(switches=tuple(switches), links=tuple(links), cages=cages,
+                  oversubscription=d2 / u2)
+
+
+@dataclass(frozen=True)
+class OobPlan:
+    """The out-of-band management network: switches, cables (access + uplinks), uplinks [1]."""
+
+    switches: int = 0
+    cables: int = 0
+    uplinks: int = 0
+
+
+def oob_network(endpoints: int, ports_per_switch: int, uplinks_per_switch: int) -> OobPlan:
     """Out-of-band (1GbE) management switches: one port per managed device.
 
     Parameters
@@ -361,7 +463,7 @@ def oob_network(endpoints: int, ports_per_switch: int, uplinks_per_switch: int) 
 
     Returns
     -------
-    dict
+    OobPlan
         ``switches``, ``cables`` (access + uplinks), ``uplinks``.
 
     Notes
@@ -369,7 +471,7 @@ def oob_network(endpoints: int, ports_per_switch: int, uplinks_per_switch: int) 
     ``switches = ⌈endpoints / ports⌉``; cables = endpoints + switches · uplinks.
     """
     if endpoints <= 0:
-        return {"switches": 0, "cables": 0, "uplinks": 0}
+        return OobPlan()
     switches = math.ceil(endpoints / ports_per_switch)
     uplinks = switches * uplinks_per_switch
-    return {"switches": switches, "cables": endpoints + uplinks, "uplinks": uplinks}
+    return OobPlan(switches=switches, cables=endpoints + uplinks, uplinks=uplinks)

@@ -1,34 +1,17 @@
-"""Nodes from a GPU count, and the management (head) servers a cluster needs.
+"""The management (head) servers a cluster needs.
 
-Functions broadcast over numpy arrays.
+The node count itself is :func:`gpuplan.catalog.systems.nodes_for_gpus` (one rule, shared with
+the demand stage). Functions broadcast over numpy arrays.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 
-def nodes_for_gpus(gpus, gpus_per_node):
-    """Whole systems holding at least ``gpus`` accelerators (rounds up).
-
-    Parameters
-    ----------
-    gpus : array_like
-        Accelerators requested [1].
-    gpus_per_node : array_like
-        Accelerators per system (8 for HGX/DGX, 72 for an NVL72 rack) [1].
-
-    Returns
-    -------
-    ndarray of int
-        ``⌈gpus / gpus_per_node⌉``.
-    """
-    g = np.asarray(gpus, dtype=np.int64)
-    k = np.asarray(gpus_per_node, dtype=np.int64)
-    return -(-g // k)
-
-
-def management_servers(nodes, base, step_nodes, per_step):
+def management_servers(nodes: npt.ArrayLike, base: int, step_nodes: int,
+                       per_step: int) -> np.ndarray:
     """Management / head servers (cluster manager, scheduler, login, Kubernetes control plane).
 
     Parameters

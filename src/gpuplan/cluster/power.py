@@ -15,11 +15,15 @@ References
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from gpuplan.units import HOURS_PER_YEAR
 
 
-def node_power_w(nodes, node_max_power_w, node_typical_power_w=None, load_fraction=None):
+def node_power_w(nodes: npt.ArrayLike, node_max_power_w: float | np.ndarray,
+                 node_typical_power_w: float | np.ndarray | None = None,
+                 load_fraction: float | np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """Power of the compute nodes at nameplate and at the load profile.
 
     Parameters
@@ -49,7 +53,7 @@ def node_power_w(nodes, node_max_power_w, node_typical_power_w=None, load_fracti
     return pmax, typ
 
 
-def facility_power_w(it_power_w, pue):
+def facility_power_w(it_power_w: npt.ArrayLike, pue: float | np.ndarray) -> np.ndarray:
     """Facility power ``P_facility = P_IT · PUE`` [W] (The Green Grid [1]_).
 
     Parameters
@@ -62,7 +66,8 @@ def facility_power_w(it_power_w, pue):
     return np.asarray(it_power_w, dtype=float) * pue
 
 
-def energy_wh_per_year(power_w, utilisation=1.0):
+def energy_wh_per_year(power_w: npt.ArrayLike,
+                       utilisation: float | np.ndarray = 1.0) -> np.ndarray:
     """Energy over a year at a constant draw ``E = P · 8766 h · utilisation`` [Wh].
 
     Parameters

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 Category = Literal["compute", "network", "storage", "management", "facility"]
 
@@ -61,16 +61,70 @@ class StorageOut(BaseModel):
     checkpoint_write_s: float | None = None
 
 
+#: Deprecated ``power_w`` keys and the fields they repeat (DESIGN.md: extend, don't rename).
+POWER_ALIASES = {"it": "it_avg_w", "it_max": "it_peak_w", "facility": "facility_avg_w"}
+
+
 class PowerOut(BaseModel):
-    """Power [W]: IT at nameplate max, IT at typical load, facility = IT(typical) × PUE."""
+    """Power [W]: IT at its peak (nameplate) and average (load profile) draw, facility average.
+
+    ``it``, ``it_max`` and ``facility`` are the earlier, ambiguous names of ``it_avg_w``,
+    ``it_peak_w`` and ``facility_avg_w``: still written to JSON (read-only, deprecated) and still
+    accepted on input.
+    """
 
     model_config = ConfigDict(extra="forbid")
-    it: float = Field(ge=0, description="IT load at the load profile used for energy [W]")
-    it_max: float = Field(ge=0, description="nameplate maximum IT power [W]")
-    facility: float = Field(ge=0, description="facility power = it × PUE [W]")
+    it_avg_w: float = Field(ge=0, description="average IT draw at the load profile used for "
+                                              "energy [W]")
+    it_peak_w: float = Field(ge=0, description="peak IT draw: the nameplate maximum that power "
+                                               "and cooling are provisioned for [W]")
+    facility_avg_w: float = Field(ge=0, description="average facility draw = it_avg_w × PUE [W]")
     pue: float = Field(ge=1.0)
-    by_category: dict[str, float] = Field(description="IT max power per BOM category [W]")
+    by_category: dict[str, float] = Field(description="peak (nameplate) IT power per BOM "
+                                                      "category [W]")
     energy_wh_per_year: float = Field(ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_aliases(cls, data: object) -> object:
+        """Map the deprecated keys onto the fields (a dump read back carries both)."""
+        if not isinstance(data, dict) or not set(POWER_ALIASES) & set(data):
+            return data
+        out = dict(data)
+        for old, new in POWER_ALIASES.items():
+            if old not in out:
+                continue
+            value = out.pop(old)
+            if new not in out:
+                out[new] = value
+            elif out[new] != value:
+                raise ValueError(f"{old} ({value!r}) is the deprecated name of {new} "
+                                 f"({out[new]!r}); give one of them")
+        return out
+
+    # mypy cannot type a decorated property; this is pydantic's documented computed field
+    @computed_field(  # type: ignore[prop-decorator]
+        description="deprecated: use it_avg_w (average IT draw) [W]",
+        json_schema_extra={"deprecated": True})
+    @property
+    def it(self) -> float:
+        return self.it_avg_w
+
+    # mypy cannot type a decorated property; this is pydantic's documented computed field
+    @computed_field(  # type: ignore[prop-decorator]
+        description="deprecated: use it_peak_w (nameplate IT power) [W]",
+        json_schema_extra={"deprecated": True})
+    @property
+    def it_max(self) -> float:
+        return self.it_peak_w
+
+    # mypy cannot type a decorated property; this is pydantic's documented computed field
+    @computed_field(  # type: ignore[prop-decorator]
+        description="deprecated: use facility_avg_w (average facility draw) [W]",
+        json_schema_extra={"deprecated": True})
+    @property
+    def facility(self) -> float:
+        return self.facility_avg_w
 
 
 class ClusterResult(BaseModel):

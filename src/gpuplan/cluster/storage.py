@@ -13,9 +13,14 @@ References
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
+
+from gpuplan.cluster.racks import COUNT_SLACK
 
 
-def storage_capacity_bytes(dataset_bytes, checkpoint_bytes, kept_checkpoints, replication):
+def storage_capacity_bytes(dataset_bytes: npt.ArrayLike, checkpoint_bytes: npt.ArrayLike,
+                           kept_checkpoints: float | np.ndarray,
+                           replication: float | np.ndarray) -> np.ndarray:
     """Usable capacity the cluster must hold.
 
     Parameters
@@ -23,7 +28,8 @@ def storage_capacity_bytes(dataset_bytes, checkpoint_bytes, kept_checkpoints, re
     dataset_bytes : array_like
         Training data (tokens × bytes per token, or the corpus size) [bytes].
     checkpoint_bytes : array_like
-        One checkpoint: weights + optimizer state (``gpuplan.demand.training.checkpoint_bytes``) [bytes].
+        One checkpoint: weights + optimizer state
+        (``gpuplan.demand.training.checkpoint_bytes``) [bytes].
     kept_checkpoints : array_like
         Checkpoints kept at once [1].
     replication : array_like
@@ -38,8 +44,11 @@ def storage_capacity_bytes(dataset_bytes, checkpoint_bytes, kept_checkpoints, re
             + np.asarray(checkpoint_bytes, dtype=float) * kept_checkpoints) * replication
 
 
-def storage_bandwidth(gpus, read_bytes_per_s_per_gpu, write_bytes_per_s_per_gpu,
-                      checkpoint_bytes=0.0, checkpoint_write_s=None):
+def storage_bandwidth(gpus: npt.ArrayLike, read_bytes_per_s_per_gpu: float | np.ndarray,
+                      write_bytes_per_s_per_gpu: float | np.ndarray,
+                      checkpoint_bytes: npt.ArrayLike = 0.0,
+                      checkpoint_write_s: float | None = None
+                      ) -> tuple[np.ndarray, np.ndarray]:
     """Aggregate read and write bandwidth required.
 
     Parameters
@@ -66,8 +75,9 @@ def storage_bandwidth(gpus, read_bytes_per_s_per_gpu, write_bytes_per_s_per_gpu,
     return read, write
 
 
-def storage_units(capacity_bytes, read_bytes_per_s, write_bytes_per_s, unit_usable_bytes,
-                  unit_read_bytes_per_s, unit_write_bytes_per_s):
+def storage_units(capacity_bytes: npt.ArrayLike, read_bytes_per_s: npt.ArrayLike,
+                  write_bytes_per_s: npt.ArrayLike, unit_usable_bytes: float,
+                  unit_read_bytes_per_s: float, unit_write_bytes_per_s: float) -> np.ndarray:
     """Storage building blocks (appliances) meeting capacity, read and write, at least one.
 
     Parameters
@@ -83,9 +93,9 @@ def storage_units(capacity_bytes, read_bytes_per_s, write_bytes_per_s, unit_usab
         ``max(1, ⌈C/c⌉, ⌈R/r⌉, ⌈W/w⌉)``.
     """
     n = np.maximum.reduce([
-        np.ceil(np.asarray(capacity_bytes, dtype=float) / unit_usable_bytes - 1e-9),
-        np.ceil(np.asarray(read_bytes_per_s, dtype=float) / unit_read_bytes_per_s - 1e-9),
-        np.ceil(np.asarray(write_bytes_per_s, dtype=float) / unit_write_bytes_per_s - 1e-9),
+        np.ceil(np.asarray(capacity_bytes, dtype=float) / unit_usable_bytes - COUNT_SLACK),
+        np.ceil(np.asarray(read_bytes_per_s, dtype=float) / unit_read_bytes_per_s - COUNT_SLACK),
+        np.ceil(np.asarray(write_bytes_per_s, dtype=float) / unit_write_bytes_per_s - COUNT_SLACK),
         np.ones_like(np.asarray(capacity_bytes, dtype=float)),
     ])
     return n.astype(np.int64)

@@ -11,14 +11,19 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from gpuplan.errors import UserError
 
+if TYPE_CHECKING:
+    from gpuplan.catalog import Catalog
+
 CASES_FILE = Path(__file__).resolve().parent / "cluster_cases.yaml"
+#: Slack on a case's tolerance for float rounding [1].
+TOLERANCE_SLACK = 1e-12
 
 Quantity = Literal["leaf_switches", "spine_switches", "core_switches", "node_leaf_cables",
                    "compute_and_ufm_cables", "leaf_spine_cables", "spine_core_cables",
@@ -87,9 +92,9 @@ def load_cluster_cases(path: str | Path | None = None) -> ClusterCaseFile:
         raise UserError(f"{p}: field {loc or '(file)'}: {first.get('msg')}") from None
 
 
-def _predict(case: ClusterCase, cat) -> dict[str, float]:
+def _predict(case: ClusterCase, cat: Catalog) -> dict[str, float]:
+    from gpuplan.cluster import build_cluster, cluster_fabric_plan
     from gpuplan.cluster import fabric as fab
-    from gpuplan.cluster.builder import build_cluster, cluster_fabric_plan
 
     if case.fabric is not None:
         f = case.fabric
@@ -100,6 +105,7 @@ def _predict(case: ClusterCase, cat) -> dict[str, float]:
         out: dict[str, float] = {"nodes": f.nodes}
     else:
         c = case.cluster
+        assert c is not None  # ClusterCase._one_input: exactly one of cluster / fabric
         plan = cluster_fabric_plan(c.gpu, c.gpus, system=c.system, fabric=c.fabric,
                                    su_nodes=c.su_nodes, catalog=cat)
         need_full = {"compute_racks", "gpus", "nodes", "it_max_power_w"} & set(case.published)
@@ -108,7 +114,7 @@ def _predict(case: ClusterCase, cat) -> dict[str, float]:
             r = build_cluster(c.gpu, c.gpus, system=c.system, fabric=c.fabric,
                               su_nodes=c.su_nodes, catalog=cat)
             out.update({"compute_racks": math.ceil(r.nodes / r.nodes_per_rack), "gpus": r.gpus,
-                        "nodes": r.nodes, "it_max_power_w": r.power_w.it_max})
+                        "nodes": r.nodes, "it_max_power_w": r.power_w.it_peak_w})
     out.update({
         "leaf_switches": plan.leaf_switches, "spine_switches": plan.spine_switches,
         "core_switches": plan.core_switches, "node_leaf_cables": plan.node_leaf_links,
@@ -127,7 +133,8 @@ def relative_error(predicted: float, published: float) -> float:
     return predicted / published - 1.0
 
 
-def validate_cluster_cases(path: str | Path | None = None, catalog=None) -> list[dict[str, Any]]:
+def validate_cluster_cases(path: str | Path | None = None,
+                           catalog: Catalog | None = None) -> list[dict[str, Any]]:
     """Run every cluster case; one row per published quantity.
 
     Parameters
@@ -135,7 +142,7 @@ def validate_cluster_cases(path: str | Path | None = None, catalog=None) -> list
     path : str or Path, optional
         Case file [—]; default ``gpuplan/validation/cluster_cases.yaml``.
     catalog : Catalog, optional
-        Default ``load_catalog()``.
+        Default ``load_catalog()`` [—].
 
     Returns
     -------
@@ -157,5 +164,5 @@ def validate_cluster_cases(path: str | Path | None = None, catalog=None) -> list
             rows.append({"id": f"{case.id}:{q}", "quantity": q, "predicted": p,
                          "published": float(pub), "relative_error": err,
                          "citation": case.citation, "tolerance": tol,
-                         "within": abs(err) <= tol + 1e-12})
+                         "within": abs(err) <= tol + TOLERANCE_SLACK})
     return rows
