@@ -25,6 +25,7 @@ import yaml
 
 from gpuplan.catalog import Catalog
 from gpuplan.catalog.schema import Accelerator, System
+from gpuplan.catalog.systems import pick_system
 from gpuplan.demand.arch import FLOPS_PER_MAC
 from gpuplan.demand.comms import LinkParams, link_params
 from gpuplan.demand.memory import ACT_BYTES
@@ -121,8 +122,7 @@ def training_mamf_fraction(accelerator_id: str) -> float:
 def _node(cat: Catalog, acc: Accelerator, domain: int, system: System | None
           ) -> tuple[int, float]:
     """Accelerators per node and the node's typical power [W] (the catalog's system, if any)."""
-    systems = cat.systems_for(acc.id)
-    sys_ = system or (systems[0] if systems else None)
+    sys_ = system or pick_system(cat, acc.id)
     gpn = int(sys_.accelerators_per_node.value) if sys_ else max(domain, 1)
     if sys_ is not None:
         typical = sys_.node_typical_power_w or sys_.node_max_power_w

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gpuplan.catalog import Catalog, load_catalog
+from gpuplan.catalog.systems import nodes_for_gpus
 from gpuplan.checks import check_choice, check_number, check_whole
 from gpuplan.demand.arch import Arch, arch_from_config
 from gpuplan.demand.hardware import Hardware, hardware_for
@@ -294,7 +295,7 @@ def train(model: str, gpu: str, gpus: int, tokens: float, *, seq_len: int | None
     gp = _run_goodput(cat, arch, gpus, failures, notes)
     wall_s = ideal_s / gp.goodput
     gpu_hours = gpus * wall_s / SECONDS_PER_HOUR
-    nodes = math.ceil(gpus / hw.gpus_per_node)
+    nodes = int(nodes_for_gpus(gpus, hw.gpus_per_node))
     bd = {k: float(st[k][best]) for k in BREAKDOWN_KEYS}
     return TrainResult(
         model=name, gpu=acc.id, mode=mode, gpus=gpus, tokens=float(tokens), seq_len=seq_len,
