@@ -1,4 +1,5 @@
-"""Recommender planner (gpuplan.demand.recsys): published sizes, invariants, bad input, validation."""
+"""Recommender planner (gpuplan.demand.recsys): published sizes, invariants, bad input, validation
+(gpuplan.validation.recsys)."""
 
 from pathlib import Path
 
@@ -30,10 +31,10 @@ from gpuplan.demand.recsys import (
     tier_split,
     train_step_time,
     unique_rows,
-    validate_recsys_cases,
     zipf_cdf,
 )
 from gpuplan.errors import UserError
+from gpuplan.validation.recsys import validate_recsys_cases
 
 ROOT = Path(__file__).resolve().parent.parent
 DLRM = ROOT / "examples" / "recsys" / "dlrm-dcnv2.yaml"
@@ -299,6 +300,30 @@ def test_plan_accepts_a_path(cat):
     assert r.model == "dlrm-dcnv2-mlperf" and r.gpu == "h200"
 
 
+def test_host_link_comes_from_the_catalog(cat):
+    # NVIDIA A100 datasheet: PCIe Gen4 (64 GB/s both ways) = 31.5e9 B/s one way after 128b/130b
+    # coding; H100: PCIe Gen5, 63.0e9 B/s (catalog accelerators.yaml, host_link_bytes_per_s).
+    from gpuplan.demand.recsys.hardware import HOST_COPY_EFFICIENCY, HOST_LINK_EFFICIENCY
+
+    a100 = recsys_hardware(cat, cat.accelerator("a100-80gb"), "bf16")
+    h100 = recsys_hardware(cat, cat.accelerator("h100-sxm"), "bf16")
+    assert a100.host_link_bytes_per_s == pytest.approx(31.5e9 * HOST_LINK_EFFICIENCY)
+    assert h100.host_copy_bytes_per_s == pytest.approx(63.0e9 * HOST_COPY_EFFICIENCY)
+    assert not a100.host_link_assumed and not h100.host_link_assumed
+    c2c = recsys_hardware(cat, cat.accelerator("h100-sxm"), "bf16", host_link_bytes_per_s=450e9)
+    assert c2c.host_link_bytes_per_s == pytest.approx(450e9 * HOST_LINK_EFFICIENCY)
+
+
+def test_a_gpu_without_a_host_link_figure_says_so(cat, dlrm):
+    acc = next(a for a in cat.accelerators.values() if a.host_link_bytes_per_s is None
+               and "bf16" in a.peak_flops_per_s)
+    r = plan_recsys(dlrm, acc.id, gpus=64, catalog=cat)
+    assert any("PCIe Gen5 x16 assumed" in n for n in r.notes)
+    given = plan_recsys(dlrm, acc.id, gpus=64, host_link_bytes_per_s=63.0e9, catalog=cat)
+    assert not any("assumed" in n for n in given.notes)
+    assert given.step_time_s == r.step_time_s   # the assumption is PCIe Gen5 x16, 63.0e9 B/s
+
+
 def test_step_time_vectorised_over_gpus_and_batch(cat, arr):
     acc = cat.accelerator("h100-sxm")
     rh = recsys_hardware(cat, acc, "fp16")
@@ -417,21 +442,27 @@ def test_missing_and_oversized_spec(tmp_path):
         load_recsys_spec(big)
 
 
-@pytest.mark.parametrize("kw,fragment", [
-    (dict(gpus=0), "--gpus"),
-    (dict(gpus=2.5), "--gpus"),
-    (dict(global_batch=-1), "--global-batch"),
-    (dict(p99_ms=-3), "--p99-ms"),
-    (dict(qps=float("nan")), "--qps"),
-    (dict(days_of_data=3), "--samples-per-day"),
-    (dict(headroom=-1), "--headroom"),
-    (dict(gpus=64, global_batch=32), "smaller than --gpus"),
-    (dict(gpus=1, global_batch=10**9), "lower --global-batch"),
-    (dict(gpus=8, p99_ms=0.001), "no batch meets a p99"),
+@pytest.mark.parametrize("kw,field,fragment", [
+    (dict(gpus=0), "gpus", "whole number"),
+    (dict(gpus=2.5), "gpus", "whole number"),
+    (dict(global_batch=-1), "global_batch", "whole number"),
+    (dict(p99_ms=-3), "p99_ms", "above 0"),
+    (dict(qps=float("nan")), "qps", "finite"),
+    (dict(days_of_data=3), "samples_per_day", "is needed too"),
+    (dict(samples_per_day=1e9), "days_of_data", "is needed too"),
+    (dict(headroom=-1), "headroom", "from 0"),
+    (dict(host_link_bytes_per_s=0), "host_link_bytes_per_s", "above 0"),
+    (dict(gpus=64, global_batch=32), "global_batch", "smaller than the 64 GPUs"),
+    (dict(gpus=1, global_batch=10**9), "global_batch", "lower it or add GPUs"),
+    (dict(gpus=8, p99_ms=0.001), "p99_ms", "no batch meets a p99"),
 ])
-def test_bad_arguments(cat, dlrm, kw, fragment):
-    with pytest.raises(UserError, match=fragment):
+def test_bad_arguments(cat, dlrm, kw, field, fragment):
+    # model code names the parameter (the CLI turns the leading name into the flag), not a flag
+    with pytest.raises(UserError, match=fragment) as e:
         plan_recsys(dlrm, "h100-sxm", catalog=cat, **kw)
+    assert e.value.field == field
+    assert str(e.value).startswith(field) and "--" not in str(e.value)
+    assert e.value.as_flag_message().startswith("--" + field.replace("_", "-"))
 
 
 def test_unknown_gpu(cat, dlrm):
