@@ -38,10 +38,10 @@ from gpuplan.money import (
     simulate,
     tco,
 )
-from gpuplan.money.cloud import rent_price_path, resolve_rent
-from gpuplan.money.cluster_source import proxy_cluster
-from gpuplan.money.finance import annual_to_monthly, capital_recovery_factor
-from gpuplan.money.owning import breakeven_month, own_cost_breakdown
+from gpuplan.money.capex import HARDWARE_KEYS
+from gpuplan.money.cashflows import breakeven_month, own_cost_breakdown
+from gpuplan.money.cloud import rent_cost_per_month, rent_price_path, resolve_rent
+from gpuplan.money.finance import annual_to_monthly, capital_recovery_factor, discount_factors
 from gpuplan.money.region import tpp, training_emissions_tco2e
 from gpuplan.money.runs import cost_usd_per_million_tokens, epoch_amortised_cost_usd
 from gpuplan.pipeline.buying import budget
@@ -195,7 +195,9 @@ def test_epoch_method_components():
     years = 638 / 365.25
     r = epoch_amortised_cost_usd(price_usd_per_chip=24875, years_since_acquisition=years,
                                  chip_hours=57e6, chip_tdp_w=400, server_power_per_chip_tdp=2.03125,
-                                 server_tdp_fraction=0.75, pue=1.25, usd_per_kwh=0.0806)
+                                 server_tdp_fraction=0.75, pue=1.25, usd_per_kwh=0.0806,
+                                 price_performance_ooms_per_year=0.14,        # Epoch
+                                 interconnect_cost_fraction=0.19)             # Epoch
     value = 24875 * 10 ** (-0.14 * years)
     assert r["value_at_start_usd_per_chip"] == pytest.approx(value)
     assert r["hardware_usd"] == pytest.approx(value * 0.14 * math.log(10) / 8766 * 57e6)
@@ -333,20 +335,49 @@ def test_detail_and_fast_paths_agree(cat):
             years=6, term="reserved_1yr", cloud="market-h100")
     rng = np.random.default_rng(3)
     over = dict(useful_life_years=rng.uniform(0.5, 8, 40),
-                interest_rate=rng.uniform(-0.01, .03, 40),
-                utilisation=rng.uniform(0.2, 1, 40), gpu_price=rng.uniform(0.5, 2, 40),
+                interest_rate_shift=rng.uniform(-0.01, .03, 40),
+                utilisation=rng.uniform(0.2, 1, 40), gpu_price_multiplier=rng.uniform(0.5, 2, 40),
                 cloud_price_change_per_year=rng.uniform(-0.4, 0.3, 40))
     a = simulate(r.inputs, detail=True, **over)
     b = simulate(r.inputs, detail=False, **over)
-    np.testing.assert_allclose(a["npv"], b["npv"], rtol=1e-12)
-    rm = annual_to_monthly(r.inputs.discount_rate + over["interest_rate"])
+    assert b.detail is None
+    np.testing.assert_allclose(a.npv_usd, b.npv_usd, rtol=1e-12)
+    cash = a.require_detail()
+    rm = annual_to_monthly(r.inputs.discount_rate + over["interest_rate_shift"])
     for i in range(40):
-        assert float(npv(rm[i], a["own_cf"][i] - a["rent_cf"][i])) == pytest.approx(
-            b["npv"][i], rel=1e-9, abs=1e-3)
+        assert float(npv(rm[i], cash.own_usd[i] - cash.rent_usd[i])) == pytest.approx(
+            b.npv_usd[i], rel=1e-9, abs=1e-3)
     # the rent path of the model is the public price path
     np.testing.assert_allclose(
-        a["rent_price"][0], rent_price_path(2.35, r.inputs.months, over[
+        cash.rent_price_usd_per_gpu_hour[0], rent_price_path(2.35, r.inputs.months, over[
             "cloud_price_change_per_year"][0], "reserved_1yr"), rtol=1e-12)
+
+
+def test_rent_is_the_cloud_bill_discounted(cat):
+    # One definition: the model's rent bill is cloud.rent_cost_per_month of the price path, and
+    # its NPV is that bill discounted month by month (finance.discount_factors).
+    inp = tco("h100-sxm", 128, cluster=_cluster(), catalog=cat, utilisation=0.6,
+              rent_price_change_per_year=-0.2, egress_bytes_per_month=3e14, cloud="aws-p5-h100",
+              construction_months=3).inputs
+    assert inp.egress_usd_per_byte > 0
+    s = simulate(inp)
+    cash = s.require_detail()
+    price = rent_price_path(inp.rent_usd_per_gpu_hour, inp.months, -0.2, "on_demand")
+    bill = rent_cost_per_month(inp.gpus, price, 0.6, "on_demand", 3e14, inp.egress_usd_per_byte)
+    np.testing.assert_allclose(cash.rent_bill_usd[0], bill, rtol=1e-15)
+    # 128 GPUs x 730.5 h x price x 0.6 + egress, month 1 (no price change yet)
+    assert bill[0] == pytest.approx(128 * 730.5 * inp.rent_usd_per_gpu_hour * 0.6
+                                    + 3e14 * inp.egress_usd_per_byte, rel=1e-12)
+    months = np.arange(inp.construction_months + 1, inp.construction_months + inp.months + 1)
+    d = discount_factors(annual_to_monthly(inp.discount_rate), months)
+    assert -s.rent_npv_usd[0] == pytest.approx(float((bill * d).sum()), rel=1e-12)
+    assert cash.rent_usd[0, :inp.construction_months + 1].tolist() == [0.0] * 4
+
+
+def test_old_multiplier_names_are_refused(base):
+    for old in ("gpu_price", "cloud_price", "energy_price", "interest_rate"):
+        with pytest.raises(UserError, match="unknown simulation input"):
+            simulate(base.inputs, **{old: np.array([1.0, 2.0])})
 
 
 def test_breakeven_month_rule():
@@ -367,20 +398,20 @@ def base(cat):
 @given(m1=st.floats(0.2, 3.0), m2=st.floats(0.2, 3.0))
 def test_higher_gpu_price_never_lowers_own_cost(base, m1, m2):
     lo, hi = sorted((m1, m2))
-    s = simulate(base.inputs, detail=False, gpu_price=np.array([lo, hi]))
-    own_cost = -s["npv_own"]
+    s = simulate(base.inputs, detail=False, gpu_price_multiplier=np.array([lo, hi]))
+    own_cost = -s.own_npv_usd
     assert own_cost[1] >= own_cost[0] - 1e-6
-    assert s["npv"][1] <= s["npv"][0] + 1e-6
+    assert s.npv_usd[1] <= s.npv_usd[0] + 1e-6
 
 
 @FAST
 @given(m1=st.floats(0.1, 5.0), m2=st.floats(0.1, 5.0))
 def test_higher_rent_or_energy_price_never_lowers_that_cost(base, m1, m2):
     lo, hi = sorted((m1, m2))
-    s = simulate(base.inputs, detail=False, cloud_price=np.array([lo, hi]))
-    assert -s["npv_rent"][1] >= -s["npv_rent"][0] - 1e-6
-    s = simulate(base.inputs, detail=False, energy_price=np.array([lo, hi]))
-    assert -s["npv_own"][1] >= -s["npv_own"][0] - 1e-6
+    s = simulate(base.inputs, detail=False, cloud_price_multiplier=np.array([lo, hi]))
+    assert -s.rent_npv_usd[1] >= -s.rent_npv_usd[0] - 1e-6
+    s = simulate(base.inputs, detail=False, energy_price_multiplier=np.array([lo, hi]))
+    assert -s.own_npv_usd[1] >= -s.own_npv_usd[0] - 1e-6
 
 
 def test_npv_monotone_in_discount_rate_for_investment_flows(base):
@@ -391,10 +422,10 @@ def test_npv_monotone_in_discount_rate_for_investment_flows(base):
     assert nz[0] < 0 and np.count_nonzero(np.diff(np.sign(nz))) == 1
     rates = np.linspace(-0.05, 0.6, 40)
     s = simulate(base.inputs, detail=False, discount_rate=rates)
-    assert np.all(np.diff(s["npv"]) < 0)
+    assert np.all(np.diff(s.npv_usd) < 0)
     # and the IRR is where it crosses zero
     assert base.irr is not None
-    z = simulate(base.inputs, detail=False, discount_rate=np.array([base.irr]))["npv"][0]
+    z = simulate(base.inputs, detail=False, discount_rate=np.array([base.irr])).npv_usd[0]
     assert abs(z) < 1e-6 * base.capex_usd["total"]
 
 
@@ -417,13 +448,16 @@ def test_breakeven_utilisation_is_where_npv_is_zero(cat):
     u = r.breakeven_utilisation
     assert 0 < u < 1
     s = simulate(r.inputs, detail=False, utilisation=np.array([u]))
-    assert abs(s["npv"][0]) < 1e-6 * r.capex_usd["total"]
+    assert abs(s.npv_usd[0]) < 1e-6 * r.capex_usd["total"]
 
 
 def test_replacement_when_life_shorter_than_horizon(base):
     s = simulate(base.inputs, useful_life_years=np.array([2.0, 5.0]))
-    assert s["replacements"][0] == pytest.approx(2 * s["hardware"][0])   # at months 24 and 48
-    assert s["replacements"][1] == 0.0
+    hardware = sum(base.capex_usd[k] for k in HARDWARE_KEYS)          # no price change
+    assert s.replacements_usd[0] == pytest.approx(2 * hardware)         # at months 24 and 48
+    assert s.replacements_usd[1] == 0.0
+    own = s.require_detail().own_usd[0]
+    assert own[24] <= -hardware and own[48] <= -hardware
 
 
 def test_colocation_instead_of_build(cat):
@@ -563,7 +597,7 @@ def test_budget_runs_and_tokens(cat):
     assert b.training_runs_per_year > 1
     run = b.training_run
     assert b.training_runs_per_year == pytest.approx(
-        b.gpus * 8766 * b.utilisation / run["gpu_hours"])
+        b.gpus * 8766 * b.utilisation / run.gpu_hours)
     assert b.tokens_per_day > 0
 
 
@@ -577,7 +611,8 @@ def test_risk_reproducible_and_sane(base):
     swings = [t["swing_usd"] for t in a.tornado]
     assert swings == sorted(swings, reverse=True)
     fixed = {k: {"kind": "fixed", "value": v} for k, v in (
-        ("gpu_price", 1.0), ("cloud_price", 1.0), ("energy_price", 1.0), ("interest_rate", 0.0),
+        ("gpu_price_multiplier", 1.0), ("cloud_price_multiplier", 1.0),
+        ("energy_price_multiplier", 1.0), ("interest_rate_shift", 0.0),
         ("utilisation", base.utilisation), ("useful_life_years", base.useful_life_years),
         ("cloud_price_change_per_year", 0.0), ("failure_rate_per_year", 0.0))}
     c = risk(base, n_samples=1000, seed=1, distributions=fixed)
@@ -588,27 +623,44 @@ def test_risk_reproducible_and_sane(base):
 # Bad inputs: one clear UserError
 # ----------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(gpus=0), "--gpus"),
-    (dict(years=0), "--years"),
-    (dict(years=1.01), "whole number of months"),
-    (dict(utilisation=1.5), "--utilisation"),
-    (dict(region="mars"), "unknown region"),
-    (dict(cloud="no-such-cloud"), "unknown cloud"),
-    (dict(cloud="coreweave-b200"), "rents b200"),
-    (dict(cloud="market-b200", term="reserved_3yr"), "rents b200"),
-    (dict(term="reserved_5yr"), "--term"),
-    (dict(cloud="coreweave-h100", term="reserved_1yr"), "no reserved_1yr price"),
-    (dict(cloud=-1.0), "rent price"),
-    (dict(facility="tent"), "--facility"),
-    (dict(discount_rate=float("nan")), "--discount-rate"),
+@pytest.mark.parametrize("kwargs, match, field", [
+    (dict(gpus=0), "^gpus must be a whole number from 1 .*got 0$", "gpus"),
+    (dict(gpus=True), "^gpus must be a whole number", "gpus"),
+    (dict(years=0), "^years must be a number above 0 up to 30, got 0$", "years"),
+    (dict(years=1.01), "^years must be a whole number of months", "years"),
+    (dict(utilisation=1.5), "^utilisation must be .* got 1.5$", "utilisation"),
+    (dict(region="mars"), "unknown region", None),
+    (dict(cloud="no-such-cloud"), "unknown cloud", None),
+    (dict(cloud="coreweave-b200"), "rents b200", None),
+    (dict(cloud="market-b200", term="reserved_3yr"), "rents b200", None),
+    (dict(term="reserved_5yr"), "^term 'reserved_5yr' unknown; accepted: on_demand", "term"),
+    (dict(cloud="coreweave-h100", term="reserved_1yr"), "no reserved_1yr price", None),
+    (dict(cloud=-1.0), "^cloud: rent price .* got -1.0$", "cloud"),
+    (dict(facility="tent"), "^facility 'tent' unknown; accepted: build, colocation", "facility"),
+    (dict(residual="fire-sale"), "^residual 'fire-sale' unknown", "residual"),
+    (dict(discount_rate=float("nan")), "^discount_rate must be a finite number, got nan",
+     "discount_rate"),
+    (dict(construction_months=121), "^construction_months must be a whole number from 0 to 120",
+     "construction_months"),
+    (dict(rent_price_change_per_year=-1.0), "^rent_price_change_per_year must be a number above",
+     "rent_price_change_per_year"),
+    (dict(staff_gpus_per_fte=0), "^staff_gpus_per_fte must be a number above 0",
+     "staff_gpus_per_fte"),
+    (dict(electricity_usd_per_kwh=11.0), "^electricity_usd_per_kwh must be a number from 0 up",
+     "electricity_usd_per_kwh"),
+    (dict(loan="share=0.5"), "^loan must be LoanTerms", "loan"),
 ])
-def test_tco_bad_inputs(cat, kwargs, match):
+def test_tco_bad_inputs(cat, kwargs, match, field):
+    # Below the CLI the message starts with the parameter name (``field``); the CLI writes it
+    # as the flag (``--discount-rate``) with UserError.as_flag_message().
     args = dict(gpu="h100-sxm", gpus=16, catalog=cat, cluster=None)
     args.update(kwargs)
     gpu, gpus = args.pop("gpu"), args.pop("gpus")
-    with pytest.raises(UserError, match=match):
+    with pytest.raises(UserError, match=match) as e:
         tco(gpu, gpus, **args)
+    assert e.value.field == field
+    if field is not None:
+        assert e.value.as_flag_message().startswith("--" + field.replace("_", "-"))
 
 
 def test_other_bad_inputs(cat, base):
@@ -616,17 +668,24 @@ def test_other_bad_inputs(cat, base):
         parse_loan("rate=5")
     with pytest.raises(UserError, match="not a number"):
         parse_loan("margin=abc")
-    with pytest.raises(UserError, match="--loan"):
+    with pytest.raises(UserError, match="^loan: share_of_capex") as e:
         parse_loan("share=1.5")
+    assert e.value.as_flag_message().startswith("--loan: ")
+    with pytest.raises(UserError, match="per_year='twelve' is not a number"):
+        parse_loan("per_year=twelve")
     assert parse_loan("share=0.7,margin=0.0225,term=3,ext=2,kind=bullet").share_of_capex == 0.7
     assert parse_loan(None) is None
     with pytest.raises(UserError, match="unknown risk input"):
         risk(base, 100, distributions={"moon_phase": {"kind": "fixed", "value": 1}})
-    with pytest.raises(UserError, match="distribution of gpu_price"):
-        risk(base, 100, distributions={"gpu_price": {"kind": "triangular", "low": 2, "mode": 1,
-                                                     "high": 3}})
-    with pytest.raises(UserError, match="n_samples"):
+    with pytest.raises(UserError, match="distribution of gpu_price_multiplier"):
+        risk(base, 100, distributions={"gpu_price_multiplier": {
+            "kind": "triangular", "low": 2, "mode": 1, "high": 3}})
+    with pytest.raises(UserError, match="unknown risk input 'gpu_price'"):
+        risk(base, 100, distributions={"gpu_price": {"kind": "fixed", "value": 1}})
+    with pytest.raises(UserError, match="^n_samples must be a whole number"):
         risk(base, 0)
+    with pytest.raises(UserError, match="^seed must be a whole number"):
+        risk(base, 10, seed=-1)
     with pytest.raises(UserError, match="budget"):
         budget(-5, "h100-sxm", catalog=cat)
     with pytest.raises(UserError, match="less than one"):
@@ -643,8 +702,35 @@ def test_other_bad_inputs(cat, base):
 # docs/economics.md worked example (the numbers printed there)
 # ----------------------------------------------------------------------------------------------
 
+def _docs_example_cluster(cat):
+    """docs/economics.md's cluster, built by hand: 128 DGX H100 (systems.yaml price and power)
+    plus a per-GPU compute-fabric allowance (costs fabric-per-gpu-2tier), no shared storage,
+    PUE 1.25 (costs pue-other), so that every number comes from the money catalog."""
+    nodes, gpus = 128, 1024
+    dgx = cat.systems["dgx-h100"]
+    it_max = nodes * dgx.node_max_power_w.value
+    it = nodes * dgx.node_typical_power_w.value
+    pue = cat.entry("costs", "pue-other").value
+    none = NetworkOut(switches=0, nics=0, transceivers=0, cables=0)
+    return ClusterResult(
+        gpu="h100-sxm", system="dgx-h100", gpus=gpus, gpus_requested=gpus, nodes=nodes,
+        management_nodes=0, racks=43, rack_power_limit_w=40e3, nodes_per_rack=3,
+        fabric=FabricOut(kind="allowance", tiers=2, leaf_switches=0, spine_switches=0,
+                         core_switches=0, nics=0, transceivers=0, cables=0, oversubscription=1.0),
+        storage_network=none, management_network=none,
+        storage=StorageOut(capacity_bytes=0.0, read_bytes_per_s=0.0, write_bytes_per_s=0.0,
+                           checkpoint_bytes=0.0, dataset_bytes=0.0),
+        power_w=PowerOut(it_avg_w=it, it_peak_w=it_max, facility_avg_w=it * pue, pue=pue,
+                         by_category={"compute": it_max, "network": 0.0},
+                         energy_wh_per_year=it * pue * 8766.0),
+        cooling="air", cooling_reason="docs example", floor_area_m2=0.0,
+        bom=[BomLine(item="dgx-h100", category="compute", quantity=nodes, power_w=it_max),
+             BomLine(item="fabric-allowance-2tier", category="network", quantity=gpus)],
+        notes=["docs/economics.md worked example: servers + a per-GPU fabric allowance"])
+
+
 def test_docs_worked_example(cat):
-    cl = proxy_cluster("h100-sxm", 1024, catalog=cat)
+    cl = _docs_example_cluster(cat)
     r = tco("h100-sxm", 1024, cluster=cl, utilisation=1.0, catalog=cat)
     bd = r.cost_usd_per_gpu_hour["own_breakdown"]
     expected = {"compute": 0.7700, "network": 0.0970, "spares": 0.0154, "installation": 0.0176,

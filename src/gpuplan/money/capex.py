@@ -15,9 +15,12 @@ power) or rented as colocation (USD per kW-month, an operating cost).
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict
 
 from gpuplan.catalog import Catalog
+from gpuplan.catalog.schema_money import CostModel
+from gpuplan.cluster.result import ClusterResult
 from gpuplan.money._catalog import Assumptions, cost, section
 
 BOM_CATEGORIES = ("compute", "network", "storage", "management", "facility")
@@ -42,9 +45,10 @@ class PricedLine(BaseModel):
     judgement: bool = False
 
 
-def _match(cat: Catalog, item: str, category: str):
+def _match(cat: Catalog, item: str, category: str) -> CostModel | None:
     """Best ``costs`` entry for a BOM item: longest bom_match substring, later entry on a tie."""
-    best, best_key = None, (0, -1)
+    best: CostModel | None = None
+    best_key = (0, -1)
     for i, e in enumerate(section(cat, "costs").values()):
         if category not in e.bom_categories:
             continue
@@ -60,9 +64,9 @@ def _system_price(cat: Catalog, item: str, a: Assumptions) -> tuple[float, str, 
     key = item.lower()
     if key in cat.systems:
         s = cat.systems[key]
-        if s.price_usd is not None:
-            return s.price_usd.value, f"systems/{s.id}: {' '.join(s.price_usd.source.split())} " \
-                                      f"({s.price_usd.as_of})", False
+        sp = s.price_usd
+        if sp is not None:
+            return sp.value, f"systems/{s.id}: {' '.join(sp.source.split())} ({sp.as_of})", False
         acc = cat.accelerators[s.accelerator]
         if acc.price_usd is not None:
             ratio = a.cost(cat, "server-to-chip-cost-ratio", unit="ratio")
@@ -71,15 +75,24 @@ def _system_price(cat: Catalog, item: str, a: Assumptions) -> tuple[float, str, 
                     f"derived: {n:g} x accelerators/{acc.id} price {acc.price_usd.value:,.0f} "
                     f"({acc.price_usd.as_of}) x server/chip ratio {ratio} (Epoch)", False)
         return None
-    if key in cat.accelerators and cat.accelerators[key].price_usd is not None:
-        p = cat.accelerators[key].price_usd
+    p = cat.accelerators[key].price_usd if key in cat.accelerators else None
+    if p is not None:
         return p.value, f"accelerators/{key}: {' '.join(p.source.split())} ({p.as_of})", False
     return None
 
 
-def price_bom(cluster, cat: Catalog, assumptions: Assumptions | None = None
+def price_bom(cluster: ClusterResult, cat: Catalog, assumptions: Assumptions | None = None
               ) -> tuple[list[PricedLine], list[str]]:
     """Price every BOM line of ``cluster``.
+
+    Parameters
+    ----------
+    cluster : ClusterResult
+        The cluster; its BOM lines and storage capacity [bytes].
+    cat : Catalog
+        Prices: ``systems``, ``accelerators`` and ``costs`` [USD, USD per unit, USD/byte].
+    assumptions : Assumptions, optional
+        Where the catalog values used are recorded.
 
     Returns
     -------
@@ -123,7 +136,7 @@ def price_bom(cluster, cat: Catalog, assumptions: Assumptions | None = None
                                     priced_by=f"catalog:costs/{e.id}", judgement=e.judgement))
             continue
         s = e.sourced
-        src = f"costs/{e.id}: {' '.join(s.source.split())} ({s.as_of})"
+        src = f"costs/{e.id}: " + (f"{' '.join(s.source.split())} ({s.as_of})" if s else "")
         if e.usd_per_byte is not None:
             storage_capacity_lines.append(len(lines))
             lines.append(PricedLine(item=b.item, category=b.category, quantity=b.quantity,
@@ -150,8 +163,10 @@ def price_bom(cluster, cat: Catalog, assumptions: Assumptions | None = None
         e = cost(cat, "storage-capacity")
         a.cost(cat, "storage-capacity", unit="USD/byte")
         total = storage_bytes * e.value
-        src = f"costs/storage-capacity: {' '.join(e.sourced.source.split())} " \
-              f"({e.sourced.as_of}) x {storage_bytes:.3g} bytes"
+        es = e.sourced
+        src = "costs/storage-capacity: " + (
+            f"{' '.join(es.source.split())} ({es.as_of})" if es else "") + \
+            f" x {storage_bytes:.3g} bytes"
         if storage_capacity_lines:
             q = np.array([lines[i].quantity for i in storage_capacity_lines], dtype=float)
             share = q / q.sum() if q.sum() > 0 else np.full(q.size, 1.0 / q.size)
@@ -177,7 +192,7 @@ def bom_totals(lines: list[PricedLine]) -> dict[str, float]:
     return out
 
 
-def facility_build_usd(it_power_w, usd_per_w):
+def facility_build_usd(it_power_w: npt.ArrayLike, usd_per_w: npt.ArrayLike) -> np.ndarray:
     """Construction cost of the facility [USD].
 
     Parameters
@@ -191,12 +206,12 @@ def facility_build_usd(it_power_w, usd_per_w):
     return np.asarray(it_power_w, dtype=float) * np.asarray(usd_per_w, dtype=float)
 
 
-def spares_usd(compute_usd, fraction):
+def spares_usd(compute_usd: npt.ArrayLike, fraction: npt.ArrayLike) -> np.ndarray:
     """Spare hardware [USD] = compute capex [USD] x spares share [fraction]."""
     return np.asarray(compute_usd, dtype=float) * np.asarray(fraction, dtype=float)
 
 
-def installation_usd(hardware_usd, fraction):
+def installation_usd(hardware_usd: npt.ArrayLike, fraction: npt.ArrayLike) -> np.ndarray:
     """Installation and integration [USD] = hardware capex [USD] x share [fraction]."""
     return np.asarray(hardware_usd, dtype=float) * np.asarray(fraction, dtype=float)
 
@@ -204,6 +219,17 @@ def installation_usd(hardware_usd, fraction):
 def capex_breakdown(totals: dict[str, float], *, facility_usd: float, spares_fraction: float,
                     installation_fraction: float) -> dict[str, float]:
     """CapEx by component [USD]: BOM categories, spares, installation, facility, total.
+
+    Parameters
+    ----------
+    totals : dict
+        Priced BOM total per category (:func:`bom_totals`) [USD].
+    facility_usd : float
+        Facility build cost (0 under colocation) [USD].
+    spares_fraction : float
+        Spares as a share of compute capex [fraction].
+    installation_fraction : float
+        Installation as a share of hardware capex [fraction].
 
     Notes
     -----

@@ -11,14 +11,19 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict
 
 from gpuplan.catalog import Catalog
+from gpuplan.catalog.schema_money import CloudModel
+from gpuplan.checks import check_choice
 from gpuplan.errors import UserError
 from gpuplan.money._catalog import get_catalog, section
 from gpuplan.units import HOURS_PER_MONTH, MONTHS_PER_YEAR
 
 TERMS = ("on_demand", "reserved_1yr", "reserved_3yr")
+#: Highest rental price accepted from the user [USD per GPU-hour] (a typo guard).
+MAX_RENT_USD_PER_GPU_HOUR = 1e4
 #: Months a committed term holds its price.
 TERM_MONTHS = {"on_demand": 1, "reserved_1yr": 12, "reserved_3yr": 36}
 
@@ -37,7 +42,7 @@ class RentPrice(BaseModel):
     notes: list[str]
 
 
-def offerings(gpu: str, catalog: Catalog | None = None) -> list:
+def offerings(gpu: str, catalog: Catalog | None = None) -> list[CloudModel]:
     """Every ``clouds`` entry for accelerator ``gpu``, default first."""
     cat = get_catalog(catalog)
     acc = cat.accelerator(gpu)
@@ -45,7 +50,7 @@ def offerings(gpu: str, catalog: Catalog | None = None) -> list:
     return sorted(rows, key=lambda c: (not c.default, c.id))
 
 
-def default_cloud(gpu: str, catalog: Catalog | None = None):
+def default_cloud(gpu: str, catalog: Catalog | None = None) -> CloudModel | None:
     """The ``default: true`` clouds entry of ``gpu``, or None when the catalog has none."""
     rows = [c for c in offerings(gpu, catalog) if c.default]
     if len(rows) > 1:
@@ -58,6 +63,15 @@ def default_rent_usd_per_gpu_hour(gpu: str, catalog: Catalog | None = None,
                                   term: str = "on_demand") -> float | None:
     """Reference rental price of ``gpu`` [USD per GPU-hour], or None when the catalog has none.
 
+    Parameters
+    ----------
+    gpu : str
+        Accelerator id.
+    catalog : Catalog, optional
+        Default the built-in catalog.
+    term : {"on_demand", "reserved_1yr", "reserved_3yr"}
+        Commitment whose price is wanted.
+
     For ``gpuplan train/serve`` ``cost_usd.rent``: the default clouds entry's ``term`` price
     (on demand unless asked), falling back to on demand when the term is not published.
     """
@@ -65,7 +79,7 @@ def default_rent_usd_per_gpu_hour(gpu: str, catalog: Catalog | None = None,
     if c is None:
         return None
     p = c.price(term) or c.on_demand_usd_per_gpu_hour
-    return p.value
+    return float(p.value)
 
 
 def resolve_rent(gpu: str, cloud: str | float | None = None, term: str | None = None,
@@ -74,19 +88,28 @@ def resolve_rent(gpu: str, cloud: str | float | None = None, term: str | None = 
 
     Parameters
     ----------
+    gpu : str
+        Accelerator id.
     cloud : str, float or None
         A ``clouds`` id, a price [USD per GPU-hour], or None for the accelerator's default entry.
     term : {"on_demand", "reserved_1yr", "reserved_3yr"}, optional
         Default on demand. A term the entry does not publish is a UserError naming what it has.
+    catalog : Catalog, optional
+        Default the built-in catalog.
+
+    Raises
+    ------
+    UserError
+        ``field="term"`` for an unknown term, ``field="cloud"`` for a price out of range or no
+        rental price in the catalog.
     """
     cat = get_catalog(catalog)
-    term = term or "on_demand"
-    if term not in TERMS:
-        raise UserError(f"--term {term!r} unknown; accepted: {', '.join(TERMS)}")
+    term = check_choice("term", term or "on_demand", TERMS)
     if isinstance(cloud, (int, float)) and not isinstance(cloud, bool):
-        if not math.isfinite(cloud) or cloud <= 0 or cloud > 1e4:
-            raise UserError(f"rent price must be between 0 and 10,000 USD per GPU-hour, got "
-                            f"{cloud!r}")
+        if not math.isfinite(cloud) or cloud <= 0 or cloud > MAX_RENT_USD_PER_GPU_HOUR:
+            raise UserError(f"cloud: rent price must be between 0 and "
+                            f"{MAX_RENT_USD_PER_GPU_HOUR:,.0f} USD per GPU-hour, got {cloud!r}",
+                            field="cloud")
         return RentPrice(cloud="user", term=term, price_usd_per_gpu_hour=float(cloud),
                          source="user input", as_of=None, egress_usd_per_byte=0.0,
                          egress_source=None, notes=[])
@@ -94,9 +117,8 @@ def resolve_rent(gpu: str, cloud: str | float | None = None, term: str | None = 
         entry = default_cloud(gpu, cat)
         if entry is None:
             acc = cat.accelerator(gpu)
-            raise UserError(f"the catalog has no rental price for {acc.id}; give one "
-                            f"(--rent-usd-per-gpu-hour / cloud=<USD per GPU-hour>) or overlay a "
-                            f"clouds entry")
+            raise UserError(f"cloud: the catalog has no rental price for {acc.id}; give one "
+                            f"[USD per GPU-hour] or overlay a clouds entry", field="cloud")
     else:
         entry = cat.entry("clouds", str(cloud), "cloud")
         acc = cat.accelerator(gpu)
@@ -110,7 +132,7 @@ def resolve_rent(gpu: str, cloud: str | float | None = None, term: str | None = 
         raise UserError(f"clouds entry {entry.id!r} publishes no {term} price; it has: "
                         f"{', '.join(have)}")
     eg = entry.egress_usd_per_byte
-    notes = []
+    notes: list[str] = []
     if eg is None:
         notes.append(f"no egress price for {entry.id}: egress costs 0")
     return RentPrice(cloud=entry.id, term=term, price_usd_per_gpu_hour=p.value,
@@ -119,7 +141,8 @@ def resolve_rent(gpu: str, cloud: str | float | None = None, term: str | None = 
                      egress_source=" ".join(eg.source.split()) if eg else None, notes=notes)
 
 
-def rent_price_path(price0, months: int, change_per_year=0.0, term: str = "on_demand"):
+def rent_price_path(price0: npt.ArrayLike, months: int, change_per_year: npt.ArrayLike = 0.0,
+                    term: str = "on_demand") -> np.ndarray:
     """Rental price in each month of a horizon [USD per GPU-hour].
 
     Parameters
@@ -143,8 +166,7 @@ def rent_price_path(price0, months: int, change_per_year=0.0, term: str = "on_de
     Month :math:`j = 0, 1, ...`: :math:`p_j = p_0 (1 + g)^{\\lfloor j/L \\rfloor L / 12}` with
     :math:`L` the months a price holds (1 on demand).
     """
-    if term not in TERM_MONTHS:
-        raise UserError(f"term {term!r} unknown; accepted: {', '.join(TERMS)}")
+    check_choice("term", term, TERMS)
     g = np.asarray(change_per_year, dtype=float)[..., None]
     p0 = np.asarray(price0, dtype=float)[..., None]
     if np.any(g <= -1):
@@ -152,20 +174,67 @@ def rent_price_path(price0, months: int, change_per_year=0.0, term: str = "on_de
     L = TERM_MONTHS[term]
     j = np.arange(months, dtype=float)
     start = np.floor(j / L) * L
-    return p0 * (1.0 + g) ** (start / MONTHS_PER_YEAR)
+    out: np.ndarray = p0 * (1.0 + g) ** (start / MONTHS_PER_YEAR)
+    return out
 
 
-def rent_cost_per_month(gpus, price_path, utilisation=1.0, term: str = "on_demand",
-                        egress_bytes_per_month=0.0, egress_usd_per_byte=0.0):
+def rent_cost_per_month(gpus: npt.ArrayLike, price_path: npt.ArrayLike,
+                        utilisation: npt.ArrayLike = 1.0, term: str = "on_demand",
+                        egress_bytes_per_month: npt.ArrayLike = 0.0,
+                        egress_usd_per_byte: npt.ArrayLike = 0.0) -> np.ndarray:
     """Rental bill of each month [USD].
+
+    Parameters
+    ----------
+    gpus : float or array
+        Accelerators rented [count].
+    price_path : array (..., M)
+        Price in each month [USD per GPU-hour] (:func:`rent_price_path`).
+    utilisation : float or array
+        Share of hours used [fraction]; broadcasts against ``price_path`` without its last axis.
+    term : str
+        ``on_demand`` pays the used hours only; a committed term pays every hour.
+    egress_bytes_per_month : float or array
+        Data moved out of the cloud [bytes/month].
+    egress_usd_per_byte : float or array
+        Egress price [USD/byte].
+
+    Returns
+    -------
+    numpy.ndarray, shape of ``price_path`` broadcast with the other inputs
+        [USD per month].
 
     Notes
     -----
-    On demand pays only the used hours; a committed term pays every hour of the term:
     :math:`C_j = N \\cdot H_m \\cdot p_j \\cdot (u \\text{ if on demand else } 1) + B \\cdot e`,
-    with :math:`H_m = 730.5` h per month.
+    with :math:`H_m = 8766 / 12 = 730.5` h per month.
     """
     u = np.asarray(utilisation, dtype=float)[..., None] if term == "on_demand" else 1.0
     egress = (np.asarray(egress_bytes_per_month, dtype=float)
               * np.asarray(egress_usd_per_byte, dtype=float))[..., None]
-    return np.asarray(gpus, dtype=float) * HOURS_PER_MONTH * price_path * u + egress
+    out: np.ndarray = np.asarray(gpus, dtype=float) * HOURS_PER_MONTH * np.asarray(
+        price_path, dtype=float) * u + egress
+    return out
+
+
+def rent_usd_per_used_gpu_hour(mean_price_usd_per_gpu_hour: float, utilisation: float,
+                               term: str, egress_usd_per_month: float, gpus: int) -> float:
+    """Cost of renting one used GPU-hour [USD per GPU-hour], egress included.
+
+    Parameters
+    ----------
+    mean_price_usd_per_gpu_hour : float
+        Mean of the price path [USD per GPU-hour].
+    utilisation : float
+        Share of hours used [fraction].
+    term : str
+        On demand pays the used hours only; a committed term pays every hour, so a used hour
+        costs :math:`p / u`.
+    egress_usd_per_month : float
+        Egress bill [USD/month], spread over the used hours.
+    gpus : int
+        Accelerators rented [count].
+    """
+    paid_per_used = 1.0 if term == "on_demand" else 1.0 / utilisation
+    return mean_price_usd_per_gpu_hour * paid_per_used + egress_usd_per_month / (
+        gpus * HOURS_PER_MONTH * utilisation)

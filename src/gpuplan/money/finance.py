@@ -20,7 +20,9 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from typing_extensions import TypedDict
 
 from gpuplan.errors import UserError
 from gpuplan.units import MONTHS_PER_YEAR
@@ -28,13 +30,18 @@ from gpuplan.units import MONTHS_PER_YEAR
 Amortisation = Literal["annuity", "linear", "bullet"]
 #: Newton steps that polish each root of the IRR polynomial to machine precision.
 _IRR_POLISH_STEPS = 8
+#: Largest imaginary part of a root counted as real, relative to the largest root.
+_IRR_REAL_ROOT_TOLERANCE = 1e-9
+#: How far a term may be from a whole number of payment periods [periods].
+_WHOLE_PERIODS_TOLERANCE = 1e-9
 
 
 # ----------------------------------------------------------------------------------------------
 # Payments and present values
 # ----------------------------------------------------------------------------------------------
 
-def pmt(rate, nper, pv, fv=0.0, when: Literal["end", "begin"] = "end"):
+def pmt(rate: npt.ArrayLike, nper: npt.ArrayLike, pv: npt.ArrayLike, fv: npt.ArrayLike = 0.0,
+        when: Literal["end", "begin"] = "end") -> np.ndarray:
     """Level payment per period that repays ``pv`` (and leaves ``fv``) over ``nper`` periods.
 
     Parameters
@@ -62,21 +69,36 @@ def pmt(rate, nper, pv, fv=0.0, when: Literal["end", "begin"] = "end"):
     .. math:: \\mathrm{pmt} = -\\frac{fv + pv\\,q}{(1 + r w)(q - 1)/r},
               \\quad \\mathrm{pmt}(r{=}0) = -\\frac{fv + pv}{n}.
     """
-    rate, nper, pv, fv = (np.asarray(x, dtype=float) for x in (rate, nper, pv, fv))
+    r, n, p, f = (np.asarray(x, dtype=float) for x in (rate, nper, pv, fv))
     w = 1.0 if when == "begin" else 0.0
-    q = (1.0 + rate) ** nper
-    zero = rate == 0
-    safe = np.where(zero, 1.0, rate)
-    fact = np.where(zero, nper, (1.0 + safe * w) * (q - 1.0) / safe)
-    return -(fv + pv * q) / fact
+    q = (1.0 + r) ** n
+    zero = r == 0
+    safe = np.where(zero, 1.0, r)
+    fact = np.where(zero, n, (1.0 + safe * w) * (q - 1.0) / safe)
+    out: np.ndarray = -(f + p * q) / fact
+    return out
 
 
-def discount_factors(rate_per_period, periods):
-    """:math:`(1 + r)^{-t}` for ``t`` in ``periods`` [dimensionless]; broadcasts."""
-    return (1.0 + np.asarray(rate_per_period, dtype=float)) ** (-np.asarray(periods, dtype=float))
+def discount_factors(rate_per_period: npt.ArrayLike, periods: npt.ArrayLike) -> np.ndarray:
+    """Present value of 1 USD paid at the end of each period in ``periods`` [dimensionless].
+
+    Parameters
+    ----------
+    rate_per_period : float or array
+        Discount rate per period [fraction per period]; broadcasts against ``periods``.
+    periods : float or array
+        Periods from now [periods].
+
+    Notes
+    -----
+    :math:`d_t = (1 + r)^{-t}`.
+    """
+    out: np.ndarray = (1.0 + np.asarray(rate_per_period, dtype=float)) ** (
+        -np.asarray(periods, dtype=float))
+    return out
 
 
-def npv(rate, values, axis: int = -1):
+def npv(rate: npt.ArrayLike, values: npt.ArrayLike, axis: int = -1) -> np.ndarray:
     """Net present value of cash flows at the end of periods 0, 1, ... [USD].
 
     Parameters
@@ -95,10 +117,11 @@ def npv(rate, values, axis: int = -1):
     v = np.moveaxis(np.asarray(values, dtype=float), axis, -1)
     t = np.arange(v.shape[-1])
     r = np.asarray(rate, dtype=float)[..., None]
-    return (v * (1.0 + r) ** (-t)).sum(axis=-1)
+    out: np.ndarray = (v * discount_factors(r, t)).sum(axis=-1)
+    return out
 
 
-def irr(values) -> float:
+def irr(values: npt.ArrayLike) -> float:
     """Internal rate of return per period: the rate where the NPV of ``values`` is 0.
 
     Returns ``nan`` where no real rate above -100 % exists (e.g. all flows of one sign). Where
@@ -128,7 +151,7 @@ def irr(values) -> float:
     first, last = nz[0], nz[-1]
     core = v[first:last + 1]
     roots = np.roots(core[::-1])  # polynomial in x, highest power first
-    tol = 1e-9 * max(1.0, float(np.max(np.abs(roots))) if roots.size else 1.0)
+    tol = _IRR_REAL_ROOT_TOLERANCE * max(1.0, float(np.max(np.abs(roots))) if roots.size else 1.0)
     xs = roots.real[(np.abs(roots.imag) <= tol) & (roots.real > 0)]
     if xs.size == 0:
         return float("nan")
@@ -142,18 +165,39 @@ def irr(values) -> float:
     return float(rates[np.argmin(np.abs(rates))])
 
 
-def annual_to_monthly(rate_per_year):
-    """Monthly rate with the same compounded annual effect: :math:`(1 + r)^{1/12} - 1`."""
-    return (1.0 + np.asarray(rate_per_year, dtype=float)) ** (1.0 / MONTHS_PER_YEAR) - 1.0
+def annual_to_monthly(rate_per_year: npt.ArrayLike) -> np.ndarray:
+    """Monthly rate with the same compounded annual effect [fraction per month].
+
+    :math:`r_m = (1 + r)^{1/12} - 1` for ``rate_per_year`` :math:`r` [fraction per year].
+    """
+    out: np.ndarray = (1.0 + np.asarray(rate_per_year, dtype=float)) ** (1.0 / MONTHS_PER_YEAR) \
+        - 1.0
+    return out
 
 
-def monthly_to_annual(rate_per_month):
-    """:math:`(1 + r_m)^{12} - 1` [fraction per year]."""
-    return (1.0 + np.asarray(rate_per_month, dtype=float)) ** MONTHS_PER_YEAR - 1.0
+def monthly_to_annual(rate_per_month: npt.ArrayLike) -> np.ndarray:
+    """Annual rate [fraction per year] of ``rate_per_month`` :math:`r_m` [fraction per month].
+
+    :math:`r = (1 + r_m)^{12} - 1`.
+    """
+    out: np.ndarray = (1.0 + np.asarray(rate_per_month, dtype=float)) ** MONTHS_PER_YEAR - 1.0
+    return out
 
 
-def capital_recovery_factor(rate, years):
+def capital_recovery_factor(rate: npt.ArrayLike, years: npt.ArrayLike) -> np.ndarray:
     """Level annual charge per USD invested that repays it with interest over ``years``.
+
+    Parameters
+    ----------
+    rate : float or array
+        Interest rate [fraction per year].
+    years : float or array
+        Repayment period [years].
+
+    Returns
+    -------
+    numpy.ndarray
+        Charge [USD per year per USD invested].
 
     Notes
     -----
@@ -169,8 +213,18 @@ def capital_recovery_factor(rate, years):
 # Loan schedules
 # ----------------------------------------------------------------------------------------------
 
-def loan_schedule(principal, rate_per_period, nper: int, kind: Amortisation = "annuity"
-                  ) -> dict[str, np.ndarray]:
+class LoanSchedule(TypedDict):
+    """A repayment schedule: one array per quantity, periods on the last axis [USD]."""
+
+    opening: np.ndarray
+    interest: np.ndarray
+    principal: np.ndarray
+    payment: np.ndarray
+    closing: np.ndarray
+
+
+def loan_schedule(principal: npt.ArrayLike, rate_per_period: npt.ArrayLike, nper: int,
+                  kind: Amortisation = "annuity") -> LoanSchedule:
     """Full repayment schedule of a loan, vectorised over principals and rates.
 
     Parameters
@@ -187,7 +241,7 @@ def loan_schedule(principal, rate_per_period, nper: int, kind: Amortisation = "a
 
     Returns
     -------
-    dict of numpy.ndarray, each of shape ``broadcast(principal, rate) + (nper,)``
+    LoanSchedule, each array of shape ``broadcast(principal, rate) + (nper,)``
         ``opening``, ``interest``, ``principal``, ``payment``, ``closing`` [USD, positive = paid
         by the borrower]. ``principal`` sums to the amount borrowed.
 
@@ -222,8 +276,8 @@ def loan_schedule(principal, rate_per_period, nper: int, kind: Amortisation = "a
     opening = np.concatenate([P, closing[..., :-1]], axis=-1)
     interest = opening * r
     principal_paid = opening - closing
-    return {"opening": opening, "interest": interest, "principal": principal_paid,
-            "payment": interest + principal_paid, "closing": closing}
+    return LoanSchedule(opening=opening, interest=interest, principal=principal_paid,
+                        payment=interest + principal_paid, closing=closing)
 
 
 class LoanTerms(BaseModel):
@@ -269,7 +323,7 @@ class LoanTerms(BaseModel):
     def _whole_periods(self) -> LoanTerms:
         for name in ("term_years", "extension_years"):
             n = getattr(self, name) * self.payments_per_year
-            if abs(n - round(n)) > 1e-9:
+            if abs(n - round(n)) > _WHOLE_PERIODS_TOLERANCE:
                 raise ValueError(f"{name} must be a whole number of payment periods "
                                  f"({self.payments_per_year} a year)")
         return self
@@ -284,43 +338,58 @@ class LoanTerms(BaseModel):
         return int(round(self.years * self.payments_per_year))
 
 
-def parse_loan(text: str | None) -> LoanTerms | None:
-    """``LoanTerms`` from a CLI string ``share=0.7,margin=0.0225,term=3,ext=2,kind=bullet``.
+#: Keys of the ``parse_loan`` text and the :class:`LoanTerms` field each sets.
+LOAN_TEXT_KEYS = {"share": "share_of_capex", "amount": "amount_usd", "base": "base_rate",
+                  "margin": "margin", "fee": "upfront_fee", "term": "term_years",
+                  "ext": "extension_years", "extend": "extend", "ext_fee": "extension_fee",
+                  "kind": "amortisation", "per_year": "payments_per_year"}
+_NO_LOAN_TEXTS = ("", "none", "no", "cash")
+_DEFAULT_LOAN_TEXTS = ("default", "yes", "loan")
+_TRUE_TEXTS = ("1", "yes", "true", "y")
 
-    Keys: share, amount (USD), base, margin, fee, term, ext, extend (yes/no), ext_fee, kind
-    (annuity|linear|bullet), per_year. ``none``/empty: no loan; ``default``: all defaults.
+
+def parse_loan(text: str | None) -> LoanTerms | None:
+    """``LoanTerms`` from a text such as ``share=0.7,margin=0.0225,term=3,ext=2,kind=bullet``.
+
+    Parameters
+    ----------
+    text : str or None
+        Comma-separated ``key=value`` pairs. Keys: share [fraction], amount [USD], base and
+        margin [fraction/year], fee [fraction], term and ext [years], extend (yes/no), ext_fee
+        [fraction], kind (annuity|linear|bullet), per_year [payments/year]. None, empty or
+        ``none``: no loan; ``default``: every default.
+
+    Raises
+    ------
+    UserError
+        ``field="loan"``; the message starts with ``loan:`` and names the key at fault.
     """
-    if text is None or text.strip().lower() in ("", "none", "no", "cash"):
+    if text is None or text.strip().lower() in _NO_LOAN_TEXTS:
         return None
-    if text.strip().lower() in ("default", "yes", "loan"):
+    if text.strip().lower() in _DEFAULT_LOAN_TEXTS:
         return LoanTerms()
-    keys = {"share": "share_of_capex", "amount": "amount_usd", "base": "base_rate",
-            "margin": "margin", "fee": "upfront_fee", "term": "term_years",
-            "ext": "extension_years", "extend": "extend", "ext_fee": "extension_fee",
-            "kind": "amortisation", "per_year": "payments_per_year"}
-    out: dict = {}
+    keys = LOAN_TEXT_KEYS
+    out: dict[str, str | bool | int | float] = {}
     for part in text.split(","):
         if "=" not in part:
-            raise UserError(f"--loan: {part!r} is not key=value; keys: {', '.join(keys)}")
+            raise UserError(f"loan: {part!r} is not key=value; keys: {', '.join(keys)}",
+                            field="loan")
         k, v = (s.strip() for s in part.split("=", 1))
         if k not in keys:
-            raise UserError(f"--loan: unknown key {k!r}; accepted: {', '.join(keys)}")
+            raise UserError(f"loan: unknown key {k!r}; accepted: {', '.join(keys)}",
+                            field="loan")
         if k == "kind":
             out[keys[k]] = v
         elif k == "extend":
-            out[keys[k]] = v.lower() in ("1", "yes", "true", "y")
-        elif k == "per_year":
-            out[keys[k]] = int(v)
+            out[keys[k]] = v.lower() in _TRUE_TEXTS
         else:
             try:
-                out[keys[k]] = float(v)
+                out[keys[k]] = int(v) if k == "per_year" else float(v)
             except ValueError:
-                raise UserError(f"--loan: {k}={v!r} is not a number") from None
-    from pydantic import ValidationError
-
+                raise UserError(f"loan: {k}={v!r} is not a number", field="loan") from None
     try:
-        return LoanTerms(**out)
+        return LoanTerms.model_validate(out)
     except ValidationError as e:
         first = e.errors()[0]
-        raise UserError(f"--loan: {'.'.join(map(str, first['loc'])) or 'terms'}: "
-                        f"{first['msg']}") from None
+        raise UserError(f"loan: {'.'.join(map(str, first['loc'])) or 'terms'}: "
+                        f"{first['msg']}", field="loan") from None

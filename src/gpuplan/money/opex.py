@@ -7,6 +7,7 @@ Pure, vectorised functions; the TCO model calls them with catalog defaults (``co
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from gpuplan.units import MONTHS_PER_YEAR, W_PER_KW, WH_PER_KWH
 
@@ -14,11 +15,12 @@ OPEX_KEYS = ("energy", "maintenance", "staff", "software", "insurance", "colocat
              "failures", "total")
 
 
-def _a(x):
+def _a(x: npt.ArrayLike) -> np.ndarray:
     return np.asarray(x, dtype=float)
 
 
-def energy_usd_per_year(energy_wh_per_year, usd_per_kwh):
+def energy_usd_per_year(energy_wh_per_year: npt.ArrayLike,
+                        usd_per_kwh: npt.ArrayLike) -> np.ndarray:
     """Electricity bill [USD/year].
 
     Parameters
@@ -35,32 +37,35 @@ def energy_usd_per_year(energy_wh_per_year, usd_per_kwh):
     return _a(energy_wh_per_year) / WH_PER_KWH * _a(usd_per_kwh)
 
 
-def maintenance_usd_per_year(hardware_capex_usd, fraction_per_year):
+def maintenance_usd_per_year(hardware_capex_usd: npt.ArrayLike,
+                             fraction_per_year: npt.ArrayLike) -> np.ndarray:
     """Maintenance and support [USD/year] = hardware capex [USD] x share [fraction/year]."""
     return _a(hardware_capex_usd) * _a(fraction_per_year)
 
 
-def insurance_usd_per_year(capex_usd, fraction_per_year):
+def insurance_usd_per_year(capex_usd: npt.ArrayLike,
+                           fraction_per_year: npt.ArrayLike) -> np.ndarray:
     """Insurance [USD/year] = insured capex [USD] x premium [fraction/year]."""
     return _a(capex_usd) * _a(fraction_per_year)
 
 
-def staff_fte(it_power_w, fte_per_w):
+def staff_fte(it_power_w: npt.ArrayLike, fte_per_w: npt.ArrayLike) -> np.ndarray:
     """Operations staff [FTE] = IT capacity [W] x staffing ratio [FTE/W]."""
     return _a(it_power_w) * _a(fte_per_w)
 
 
-def staff_usd_per_year(fte, usd_per_fte_year):
+def staff_usd_per_year(fte: npt.ArrayLike, usd_per_fte_year: npt.ArrayLike) -> np.ndarray:
     """Staff cost [USD/year] = FTE x loaded cost per FTE [USD/year]."""
     return _a(fte) * _a(usd_per_fte_year)
 
 
-def software_usd_per_year(gpus, usd_per_gpu_year):
+def software_usd_per_year(gpus: npt.ArrayLike, usd_per_gpu_year: npt.ArrayLike) -> np.ndarray:
     """Software licences [USD/year] = accelerators x price [USD per accelerator-year]."""
     return _a(gpus) * _a(usd_per_gpu_year)
 
 
-def colocation_usd_per_year(it_power_w, usd_per_kw_month):
+def colocation_usd_per_year(it_power_w: npt.ArrayLike,
+                            usd_per_kw_month: npt.ArrayLike) -> np.ndarray:
     """Colocation rent [USD/year] for contracted IT capacity [W] at [USD per kW-month].
 
     Notes
@@ -71,7 +76,8 @@ def colocation_usd_per_year(it_power_w, usd_per_kw_month):
     return _a(it_power_w) / W_PER_KW * _a(usd_per_kw_month) * MONTHS_PER_YEAR
 
 
-def failures_usd_per_year(compute_capex_usd, failure_rate_per_year):
+def failures_usd_per_year(compute_capex_usd: npt.ArrayLike,
+                          failure_rate_per_year: npt.ArrayLike) -> np.ndarray:
     """Replacement of failed accelerators/servers beyond maintenance [USD/year].
 
     Notes

@@ -23,19 +23,24 @@ import datetime as _dt
 import re
 
 import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict
 
 from gpuplan.catalog import Catalog
+from gpuplan.catalog.schema import Accelerator
+from gpuplan.catalog.schema_money import ExportRule, RegionModel
 from gpuplan.errors import UserError
 from gpuplan.money._catalog import get_catalog, section
 from gpuplan.units import KG_PER_TONNE, TERA, WH_PER_KWH
 
 #: Bits per operand of each dtype in the accelerator catalog (for TPP).
+#: Months in a half-year and a quarter (dates written YYYY-Hn, YYYY-Qn).
+MONTHS_PER_HALF, MONTHS_PER_QUARTER = 6, 3
 DTYPE_BITS = {"fp64": 64, "fp32": 32, "tf32": 32, "bf16": 16, "fp16": 16, "fp8": 8, "int8": 8,
               "fp4": 4}
 
 
-def tpp(accelerator) -> float:
+def tpp(accelerator: Accelerator) -> float:
     """Total processing performance (BIS ECCN 3A090) of an accelerator entry [dimensionless].
 
     Notes
@@ -43,7 +48,8 @@ def tpp(accelerator) -> float:
     :math:`\\mathrm{TPP} = \\max_{d} (\\text{dense peak}_d / 10^{12}) \\times \\text{bits}_d`
     over the dense dtypes in the catalog (H100: 989.4 x 16 = 15,830) [1]_.
     """
-    return max(v.value / TERA * DTYPE_BITS[d] for d, v in accelerator.peak_flops_per_s.items())
+    return max(float(v.value) / TERA * DTYPE_BITS[d]
+               for d, v in accelerator.peak_flops_per_s.items())
 
 
 class PurchaseCheck(BaseModel):
@@ -60,24 +66,28 @@ class PurchaseCheck(BaseModel):
     rule_as_of: str | None
 
 
-def _date(s) -> _dt.date:
-    if isinstance(s, _dt.date):
-        return s
-    s = str(s)
+def _date(value: str | _dt.date, field: str = "as_of") -> _dt.date:
+    """The date of ``value`` (YYYY, YYYY-MM, YYYY-MM-DD, YYYY-Hn or YYYY-Qn)."""
+    if isinstance(value, _dt.date):
+        return value
+    s = str(value)
     m = re.match(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?$", s)
     if m:
         return _dt.date(int(m.group(1)), int(m.group(2) or 1), int(m.group(3) or 1))
     m = re.match(r"^(\d{4})-([HQ])([1-4])$", s)
     if m:
-        month = 1 + (int(m.group(3)) - 1) * (6 if m.group(2) == "H" else 3)
+        per_part = MONTHS_PER_HALF if m.group(2) == "H" else MONTHS_PER_QUARTER
+        month = 1 + (int(m.group(3)) - 1) * per_part
         return _dt.date(int(m.group(1)), month, 1)
-    raise UserError(f"date {s!r} is not YYYY, YYYY-MM or YYYY-MM-DD")
+    raise UserError(f"{field} {s!r} is not a date (YYYY, YYYY-MM or YYYY-MM-DD)", field=field)
 
 
-def region_entry(region: str, catalog: Catalog | None = None):
+def region_entry(region: str, catalog: Catalog | None = None) -> RegionModel:
+    """The ``regions`` entry ``region``; an unknown id is a UserError with suggestions."""
     cat = get_catalog(catalog)
     section(cat, "regions")
-    return cat.entry("regions", region, "region")
+    entry: RegionModel = cat.entry("regions", region, "region")
+    return entry
 
 
 def check_purchase_allowed(gpu: str, region: str, catalog: Catalog | None = None, *,
@@ -107,11 +117,11 @@ def check_purchase_allowed(gpu: str, region: str, catalog: Catalog | None = None
     when = _date(as_of) if as_of is not None else _dt.date.today()
     t = tpp(acc)
     bw = acc.hbm_bandwidth_bytes_per_s.value
-    chosen = None
+    chosen: ExportRule | None = None
     for rule in reg.export_rules:
-        if rule.effective_from and when < _date(rule.effective_from):
+        if rule.effective_from and when < _date(rule.effective_from, "effective_from"):
             continue
-        if rule.effective_until and when >= _date(rule.effective_until):
+        if rule.effective_until and when >= _date(rule.effective_until, "effective_until"):
             continue
         named = acc.id in rule.accelerators
         by_tpp = rule.min_tpp is not None and t >= rule.min_tpp
@@ -137,12 +147,12 @@ def check_purchase_allowed(gpu: str, region: str, catalog: Catalog | None = None
     return res
 
 
-def energy_kwh(energy_wh):
+def energy_kwh(energy_wh: npt.ArrayLike) -> np.ndarray:
     """[kWh] from [Wh]."""
     return np.asarray(energy_wh, dtype=float) / WH_PER_KWH
 
 
-def carbon_tco2e(energy_wh, kg_co2_per_kwh):
+def carbon_tco2e(energy_wh: npt.ArrayLike, kg_co2_per_kwh: npt.ArrayLike) -> np.ndarray:
     """Location-based emissions of ``energy_wh`` [t CO2e].
 
     Parameters
@@ -159,7 +169,8 @@ def carbon_tco2e(energy_wh, kg_co2_per_kwh):
     return energy_kwh(energy_wh) * np.asarray(kg_co2_per_kwh, dtype=float) / KG_PER_TONNE
 
 
-def training_emissions_tco2e(gpu_hours, power_w, pue, kg_co2_per_kwh):
+def training_emissions_tco2e(gpu_hours: npt.ArrayLike, power_w: npt.ArrayLike, pue: npt.ArrayLike,
+                             kg_co2_per_kwh: npt.ArrayLike) -> np.ndarray:
     """Emissions of a training run from its accelerator-hours [t CO2e].
 
     Parameters

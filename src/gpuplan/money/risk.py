@@ -2,23 +2,23 @@
 
 Each uncertain input gets a distribution (user-set, or the defaults below, which are
 judgements anchored on the ranges in the catalog facts). ``n_samples`` draws run through the
-same vectorised cash-flow model as ``gpuplan tco`` (:func:`gpuplan.money.owning.simulate`) in one
-pass of array arithmetic; a fixed ``seed`` makes the run reproducible. The tornado moves one
+same vectorised cash-flow model as ``gpuplan tco`` (:func:`gpuplan.money.cashflows.simulate`)
+in one pass of array arithmetic; a fixed ``seed`` makes the run reproducible. The tornado moves one
 input at a time to its 10th and 90th percentile with the others at the baseline.
 
 Inputs (``multiplier`` = factor on the baseline value; ``absolute`` = the value itself, or for
-``interest_rate`` a shift added to the discount rate and the loan base rate):
+``interest_rate_shift`` a shift added to the discount rate and the loan base rate):
 
 ====================================  ==========  =========================================
 input                                 scale       default distribution (judgement)
 ====================================  ==========  =========================================
-gpu_price                             multiplier  triangular(0.85, 1, 1.30)
-cloud_price                           multiplier  triangular(0.60, 1, 1.30)
+gpu_price_multiplier                  multiplier  triangular(0.85, 1, 1.30)
+cloud_price_multiplier                multiplier  triangular(0.60, 1, 1.30)
 cloud_price_change_per_year           absolute    triangular(-0.30, base, base + 0.10)
-energy_price                          multiplier  triangular(0.80, 1, 1.50)
+energy_price_multiplier               multiplier  triangular(0.80, 1, 1.50)
 utilisation                           absolute    triangular(base - 0.2, base, base + 0.15)
 useful_life_years                     absolute    triangular(2, base, max(6, base))
-interest_rate                         absolute    triangular(-0.01, 0, 0.02)
+interest_rate_shift                   absolute    triangular(-0.01, 0, 0.02)
 failure_rate_per_year                 absolute    triangular(0, base, base + 0.03)
 ====================================  ==========  =========================================
 
@@ -29,26 +29,42 @@ Anchors: H100 street/list prices 25-36k (2023-2025); H100 rentals fell ~45 % in 
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from typing_extensions import TypedDict
 
+from gpuplan.checks import check_whole
 from gpuplan.errors import UserError
-from gpuplan.money.owning import TcoInputs, TcoResult, simulate
+from gpuplan.money.cashflows import simulate
+from gpuplan.money.types import TcoInputs, TcoResult
 
-SCALES = {"gpu_price": "multiplier", "cloud_price": "multiplier", "energy_price": "multiplier",
-          "cloud_price_change_per_year": "absolute", "utilisation": "absolute",
-          "useful_life_years": "absolute", "interest_rate": "absolute",
-          "failure_rate_per_year": "absolute"}
+Scale = Literal["multiplier", "absolute"]
+#: Every uncertain input and its scale, in the order the samples are drawn (so a seed gives the
+#: same draws whatever the names sort to).
+SCALES: dict[str, Scale] = {
+    "cloud_price_multiplier": "multiplier", "cloud_price_change_per_year": "absolute",
+    "energy_price_multiplier": "multiplier", "failure_rate_per_year": "absolute",
+    "gpu_price_multiplier": "multiplier", "interest_rate_shift": "absolute",
+    "useful_life_years": "absolute", "utilisation": "absolute"}
 PERCENTILES = (5, 10, 25, 50, 75, 90, 95)
 TORNADO_QUANTILES = (0.10, 0.90)
 MAX_SAMPLES = 10_000_000
+#: Largest seed accepted (numpy's SeedSequence takes any non-negative integer).
+MAX_SEED = 2**63 - 1
 #: Bounds a sampled value is clipped to (physical limits, not distribution choices).
-CLIP = {"utilisation": (1e-3, 1.0), "useful_life_years": (0.25, 30.0),
-        "failure_rate_per_year": (0.0, 1.0), "cloud_price_change_per_year": (-0.99, 10.0),
-        "gpu_price": (0.0, None), "cloud_price": (1e-6, None), "energy_price": (0.0, None),
-        "interest_rate": (-0.5, 1.0)}
+CLIP: dict[str, tuple[float | None, float | None]] = {
+    "utilisation": (1e-3, 1.0), "useful_life_years": (0.25, 30.0),
+    "failure_rate_per_year": (0.0, 1.0), "cloud_price_change_per_year": (-0.99, 10.0),
+    "gpu_price_multiplier": (0.0, None), "cloud_price_multiplier": (1e-6, None),
+    "energy_price_multiplier": (0.0, None), "interest_rate_shift": (-0.5, 1.0)}
+DistKind = Literal["fixed", "uniform", "triangular", "normal", "lognormal"]
+#: The parameters each kind of distribution needs.
+DIST_PARAMS: dict[str, tuple[str, ...]] = {
+    "fixed": ("value",), "uniform": ("low", "high"), "triangular": ("low", "mode", "high"),
+    "normal": ("mean", "sd"), "lognormal": ("mean", "sd")}
 
 
 class Dist(BaseModel):
@@ -59,7 +75,7 @@ class Dist(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid")
-    kind: Literal["fixed", "uniform", "triangular", "normal", "lognormal"]
+    kind: DistKind
     low: float | None = None
     mode: float | None = None
     high: float | None = None
@@ -69,30 +85,50 @@ class Dist(BaseModel):
 
     @model_validator(mode="after")
     def _params(self) -> Dist:
-        need = {"fixed": ("value",), "uniform": ("low", "high"),
-                "triangular": ("low", "mode", "high"), "normal": ("mean", "sd"),
-                "lognormal": ("mean", "sd")}[self.kind]
+        need = DIST_PARAMS[self.kind]
         missing = [k for k in need if getattr(self, k) is None]
         if missing:
             raise ValueError(f"{self.kind} needs {', '.join(need)}")
-        if self.kind == "uniform" and not self.low <= self.high:
+        if self.kind == "uniform" and not self._p("low") <= self._p("high"):
             raise ValueError("uniform needs low <= high")
-        if self.kind == "triangular" and not self.low <= self.mode <= self.high:
+        if self.kind == "triangular" and \
+                not self._p("low") <= self._p("mode") <= self._p("high"):
             raise ValueError("triangular needs low <= mode <= high")
         return self
 
+    def _p(self, name: str) -> float:
+        """Parameter ``name``, which the validator proved is set for this kind."""
+        v = getattr(self, name)
+        if v is None:
+            raise ValueError(f"{self.kind} needs {name}")
+        return float(v)
+
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """``n`` draws from ``rng`` [the input's unit]."""
+        p = self._p
         if self.kind == "fixed":
-            return np.full(n, self.value)
+            return np.full(n, p("value"))
         if self.kind == "uniform":
-            return rng.uniform(self.low, self.high, n)
+            return rng.uniform(p("low"), p("high"), n)
         if self.kind == "triangular":
-            if self.low == self.high:
-                return np.full(n, self.low)
-            return rng.triangular(self.low, self.mode, self.high, n)
+            if p("low") == p("high"):
+                return np.full(n, p("low"))
+            return rng.triangular(p("low"), p("mode"), p("high"), n)
         if self.kind == "normal":
-            return rng.normal(self.mean, self.sd, n)
-        return rng.lognormal(self.mean, self.sd, n)
+            return rng.normal(p("mean"), p("sd"), n)
+        return rng.lognormal(p("mean"), p("sd"), n)
+
+
+class TornadoRow(TypedDict):
+    """One input at its 10th and 90th percentile, the others at the baseline [USD]."""
+
+    input: str
+    scale: str
+    low_value: float
+    high_value: float
+    npv_low_usd: float
+    npv_high_usd: float
+    swing_usd: float
 
 
 class RiskResult(BaseModel):
@@ -106,7 +142,7 @@ class RiskResult(BaseModel):
     own_npv_cost_usd: dict[str, float]
     rent_npv_cost_usd: dict[str, float]
     probability_own_wins: float
-    tornado: list[dict[str, float | str]]
+    tornado: list[TornadoRow]
     distributions: dict[str, Dist]
     notes: list[str]
 
@@ -119,20 +155,21 @@ def default_distributions(inp: TcoInputs) -> dict[str, Dist]:
     f = inp.failure_rate_per_year
     T = "triangular"
     return {
-        "gpu_price": Dist(kind=T, low=0.85, mode=1.0, high=1.30),
-        "cloud_price": Dist(kind=T, low=0.60, mode=1.0, high=1.30),
+        "gpu_price_multiplier": Dist(kind=T, low=0.85, mode=1.0, high=1.30),
+        "cloud_price_multiplier": Dist(kind=T, low=0.60, mode=1.0, high=1.30),
         "cloud_price_change_per_year": Dist(kind=T, low=min(-0.30, g), mode=g, high=g + 0.10),
-        "energy_price": Dist(kind=T, low=0.80, mode=1.0, high=1.50),
+        "energy_price_multiplier": Dist(kind=T, low=0.80, mode=1.0, high=1.50),
         "utilisation": Dist(kind=T, low=max(0.05, u - 0.2), mode=u, high=min(1.0, u + 0.15)),
         "useful_life_years": Dist(kind=T, low=min(2.0, life), mode=life, high=max(6.0, life)),
-        "interest_rate": Dist(kind=T, low=-0.01, mode=0.0, high=0.02),
+        "interest_rate_shift": Dist(kind=T, low=-0.01, mode=0.0, high=0.02),
         "failure_rate_per_year": Dist(kind=T, low=0.0, mode=f, high=min(1.0, f + 0.03)),
     }
 
 
 def _clip(name: str, x: np.ndarray) -> np.ndarray:
     lo, hi = CLIP[name]
-    return np.clip(x, lo, hi)
+    out: np.ndarray = np.clip(x, lo, hi)
+    return out
 
 
 def _pct(x: np.ndarray) -> dict[str, float]:
@@ -144,13 +181,13 @@ def _pct(x: np.ndarray) -> dict[str, float]:
 
 
 def risk(inputs: TcoInputs | TcoResult, n_samples: int = 100_000, seed: int = 0,
-         distributions: dict[str, Dist | dict] | None = None) -> RiskResult:
+         distributions: Mapping[str, Dist | Mapping[str, Any]] | None = None) -> RiskResult:
     """Monte Carlo of NPV(own - rent) over uncertain inputs.
 
     Parameters
     ----------
     inputs : TcoInputs or TcoResult
-        The baseline (``gpuplan.money.owning(...)`` or its ``inputs``).
+        The baseline (``gpuplan.money.tco(...)`` or its ``inputs``).
     n_samples : int
         Draws [count].
     seed : int
@@ -167,33 +204,32 @@ def risk(inputs: TcoInputs | TcoResult, n_samples: int = 100_000, seed: int = 0,
     """
     inp = inputs.inputs if isinstance(inputs, TcoResult) else inputs
     if not isinstance(inp, TcoInputs):
-        raise UserError("risk needs the inputs of a TCO (gpuplan.money.owning(...))")
-    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or \
-            not 1 <= n_samples <= MAX_SAMPLES:
-        raise UserError(f"n_samples must be a whole number from 1 to {MAX_SAMPLES:,}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise UserError(f"seed must be a non-negative whole number, got {seed!r}")
+        raise UserError("inputs: risk needs the inputs of a TCO (gpuplan.money.tco(...))",
+                        field="inputs")
+    n = check_whole("n_samples", n_samples, MAX_SAMPLES)
+    check_whole("seed", seed, MAX_SEED, lo=0)
     dists = default_distributions(inp)
     for k, v in (distributions or {}).items():
         if k not in SCALES:
-            raise UserError(f"unknown risk input {k!r}; accepted: {', '.join(SCALES)}")
+            raise UserError(f"distributions: unknown risk input {k!r}; accepted: "
+                            f"{', '.join(SCALES)}", field="distributions")
         try:
-            dists[k] = v if isinstance(v, Dist) else Dist(**v)
+            dists[k] = v if isinstance(v, Dist) else Dist.model_validate(v)
         except (TypeError, ValueError) as e:
-            raise UserError(f"distribution of {k}: {e}".splitlines()[0]) from None
+            raise UserError(f"distributions: distribution of {k}: {e}".splitlines()[0],
+                            field="distributions") from None
     rng = np.random.default_rng(seed)
-    samples = {k: _clip(k, dists[k].sample(rng, int(n_samples))) for k in sorted(dists)}
+    samples = {k: _clip(k, dists[k].sample(rng, n)) for k in SCALES}
     sim = simulate(inp, detail=False, **samples)
-    npv = sim["npv"]
-    base = float(simulate(inp, detail=False)["npv"][0])
-    tornado = []
-    for k in sorted(dists):
+    npv = sim.npv_usd
+    base = float(simulate(inp, detail=False).npv_usd[0])
+    tornado: list[TornadoRow] = []
+    for k in SCALES:
         lo, hi = np.quantile(samples[k], TORNADO_QUANTILES)
-        s = simulate(inp, detail=False, **{k: np.array([lo, hi])})
-        tornado.append({"input": k, "scale": SCALES[k], "low_value": float(lo),
-                        "high_value": float(hi), "npv_low_usd": float(s["npv"][0]),
-                        "npv_high_usd": float(s["npv"][1]),
-                        "swing_usd": float(abs(s["npv"][1] - s["npv"][0]))})
+        s = simulate(inp, detail=False, **{k: np.array([lo, hi])}).npv_usd
+        tornado.append(TornadoRow(input=k, scale=SCALES[k], low_value=float(lo),
+                                  high_value=float(hi), npv_low_usd=float(s[0]),
+                                  npv_high_usd=float(s[1]), swing_usd=float(abs(s[1] - s[0]))))
     tornado.sort(key=lambda r: -r["swing_usd"])
     notes = ["npv_usd = NPV(own - rent) at the discount rate; positive means owning costs less",
              "tornado: each input at its 10th and 90th percentile, the others at the baseline"]
@@ -201,7 +237,7 @@ def risk(inputs: TcoInputs | TcoResult, n_samples: int = 100_000, seed: int = 0,
         notes.append(f"rent term {inp.rent_term}: every contracted hour is paid, so utilisation "
                      f"does not change the NPV")
     return RiskResult(n_samples=int(n_samples), seed=int(seed), baseline_npv_usd=base,
-                      npv_usd=_pct(npv), own_npv_cost_usd=_pct(-sim["npv_own"]),
-                      rent_npv_cost_usd=_pct(-sim["npv_rent"]),
+                      npv_usd=_pct(npv), own_npv_cost_usd=_pct(-sim.own_npv_usd),
+                      rent_npv_cost_usd=_pct(-sim.rent_npv_usd),
                       probability_own_wins=float((npv > 0).mean()), tornado=tornado,
                       distributions=dists, notes=notes)

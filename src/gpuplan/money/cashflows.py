@@ -1,0 +1,563 @@
+"""The vectorised monthly cash-flow model of owning versus renting.
+
+One model (:func:`simulate`) serves the single answer (:func:`gpuplan.money.tco`), the
+sensitivity tables and the Monte Carlo risk run (:mod:`gpuplan.money.risk`): every sampled
+input may be an array of samples, and the months are the last axis.
+
+Timeline (month t = 0 ... C + M; C construction months, M = 12 x years of operation)::
+
+    own_t  = - capex spent_t (t < C, or all at t = 0)            # cash purchase or equity part
+             - hardware replacement at each end of useful life     # price x (1 + g_hw)^(years)
+             - opex_year / 12                      (t >= C + 1)     # energy, maintenance, staff ...
+             + loan draws_t - fees - debt service_t                 # when a loan is given
+             + residual value                      (t = C + M)     # hardware book (or market)
+                                                                   # value + facility book value
+    rent_t = - rent bill of month t - C - 1                 (t >= C + 1)
+
+The rent bill is :func:`gpuplan.money.cloud.rent_cost_per_month` of the price path
+:func:`gpuplan.money.cloud.rent_price_path`; present values use
+:func:`gpuplan.money.finance.discount_factors` at the monthly rate of the annual discount rate.
+
+The cost of an owned GPU-hour (:func:`own_cost_breakdown`) is a levelised annual cost over the
+used GPU-hours: straight-line depreciation of each capex part over its life, plus the cost of
+capital (capital recovery factor minus straight-line), plus the yearly opex, divided by
+N x 8,766 h x u. Taxes, inflation and working capital are not modelled (pre-tax, nominal).
+
+References
+----------
+.. [1] Brealey, Myers, Allen, *Principles of Corporate Finance*, 13th ed.: NPV (ch. 2), IRR
+   (ch. 5), equivalent annual cost (ch. 6).
+.. [2] Cottier et al. 2024, "The rising costs of training frontier AI models",
+   arXiv:2405.21015 (amortised hardware cost; value decline 0.14 orders of magnitude a year).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from gpuplan.errors import UserError
+from gpuplan.money import opex as ox
+from gpuplan.money.capex import HARDWARE_KEYS
+from gpuplan.money.cloud import rent_cost_per_month, rent_price_path
+from gpuplan.money.finance import (
+    LoanSchedule,
+    annual_to_monthly,
+    capital_recovery_factor,
+    discount_factors,
+    irr,
+    loan_schedule,
+)
+from gpuplan.money.types import TcoInputs
+from gpuplan.units import HOURS_PER_YEAR, MONTHS_PER_YEAR
+
+#: Inputs :func:`simulate` may sample, and what each does.
+SIMULATION_INPUTS = {
+    "gpu_price_multiplier": "factor on the compute and spares capex",
+    "cloud_price_multiplier": "factor on the rental price",
+    "energy_price_multiplier": "factor on the electricity price",
+    "cloud_price_change_per_year": "replaces rent_price_change_per_year [fraction/year]",
+    "utilisation": "replaces utilisation [fraction]",
+    "useful_life_years": "replaces useful_life_years [years]",
+    "interest_rate_shift": "added to the discount rate and the loan rate [fraction/year]",
+    "failure_rate_per_year": "replaces failure_rate_per_year [fraction/year]",
+    "hardware_price_change_per_year": "replaces hardware_price_change_per_year [fraction/year]",
+    "discount_rate": "replaces discount_rate [fraction/year]",
+}
+#: Capex parts whose price scales with ``gpu_price_multiplier``.
+GPU_PRICED_KEYS = ("compute", "spares")
+#: Parts of the owned GPU-hour (:func:`own_cost_breakdown`), in order.
+OWN_BREAKDOWN_KEYS = ("compute", "network", "storage", "management", "facility_equipment",
+                      "spares", "installation", "facility", "financing", "energy", "maintenance",
+                      "staff", "software", "insurance", "colocation", "failures", "total")
+#: Base of "orders of magnitude" (market value decays 10^(-k t)).
+_DECADE = 10.0
+
+
+@dataclass(frozen=True)
+class LoanFlows:
+    """Draws, fees and repayment schedule of the loan; arrays (n,) unless noted [USD]."""
+
+    amount_usd: np.ndarray
+    rate_per_year: np.ndarray
+    principal_at_start_usd: np.ndarray
+    upfront_fee_usd: np.ndarray
+    extension_fee_usd: np.ndarray
+    #: Month the extension fee is paid (-1: none within the horizon).
+    extension_month: int
+    balance_at_horizon_usd: np.ndarray
+    interest_in_horizon_usd: np.ndarray
+    #: Payments within the horizon, (n, k), at :attr:`payment_months_in_horizon` (k,).
+    payments_in_horizon_usd: np.ndarray
+    payment_months_in_horizon: np.ndarray
+    #: The full schedule, arrays (n, periods), paid at :attr:`payment_months` (periods,).
+    schedule: LoanSchedule
+    payment_months: np.ndarray
+
+
+@dataclass(frozen=True)
+class CashFlowDetail:
+    """The monthly arrays behind the NPVs (``simulate(..., detail=True)``)."""
+
+    #: Own and rent cash flows, (n, T + 1) [USD], month 0 = first spend; outflows negative.
+    own_usd: np.ndarray
+    rent_usd: np.ndarray
+    #: Rental price path and bill of each operating month, (n, M) [USD per GPU-hour; USD].
+    rent_price_usd_per_gpu_hour: np.ndarray
+    rent_bill_usd: np.ndarray
+    #: PV of renting every hour at the price path, (n,) [USD] (for the break-even utilisation).
+    rent_full_pv_usd: np.ndarray
+    #: First month from which owning stays ahead, (n,) (-1: never).
+    breakeven_month: np.ndarray
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """NPVs and yearly components of :func:`simulate`; arrays (n,) over the samples."""
+
+    own_npv_usd: np.ndarray
+    rent_npv_usd: np.ndarray
+    #: NPV(own - rent) [USD]: positive means owning costs less.
+    npv_usd: np.ndarray
+    #: Yearly opex by component (``energy`` ... ``failures``) [USD/year].
+    opex_usd_per_year: dict[str, np.ndarray]
+    replacements_usd: np.ndarray
+    residual_usd: np.ndarray
+    loan: LoanFlows | None
+    detail: CashFlowDetail | None
+
+    def require_detail(self) -> CashFlowDetail:
+        """The monthly arrays; a ValueError for a run with ``detail=False``."""
+        if self.detail is None:
+            raise ValueError("simulate(..., detail=False) keeps no monthly cash flows")
+        return self.detail
+
+
+@dataclass(frozen=True)
+class _Draws:
+    """The baseline with the sampled inputs applied; every array (n, 1)."""
+
+    n: int
+    gpu_price_multiplier: np.ndarray
+    useful_life_years: np.ndarray
+    hardware_price_change_per_year: np.ndarray
+    electricity_usd_per_kwh: np.ndarray
+    utilisation: np.ndarray
+    rent_usd_per_gpu_hour: np.ndarray
+    rent_price_change_per_year: np.ndarray
+    failure_rate_per_year: np.ndarray
+    interest_rate_shift: np.ndarray
+    #: The discount rate with the interest-rate shift added [fraction/year].
+    discount_rate: np.ndarray
+
+
+def _col(x: npt.ArrayLike, n: int) -> np.ndarray:
+    a = np.asarray(x, dtype=float).reshape(-1, 1)
+    return np.broadcast_to(a, (n, 1)) if a.shape[0] == 1 else a
+
+
+def _draws(inp: TcoInputs, over: Mapping[str, npt.ArrayLike]) -> _Draws:
+    """Check the sampled inputs and lay them out as (n, 1) columns."""
+    bad = set(over) - set(SIMULATION_INPUTS)
+    if bad:
+        raise UserError(f"unknown simulation input(s) {', '.join(sorted(bad))}; accepted: "
+                        f"{', '.join(sorted(SIMULATION_INPUTS))}")
+    sizes = {np.size(v) for v in over.values()} - {1}
+    if len(sizes) > 1:
+        raise UserError("sampled inputs must all have the same length")
+    n = sizes.pop() if sizes else 1
+    life = _col(over.get("useful_life_years", inp.useful_life_years), n)
+    if np.any(life <= 0):
+        raise UserError("useful_life_years must be positive", field="useful_life_years")
+    g_hw = _col(over.get("hardware_price_change_per_year", inp.hardware_price_change_per_year), n)
+    g_rent = _col(over.get("cloud_price_change_per_year", inp.rent_price_change_per_year), n)
+    if np.any(g_rent <= -1) or np.any(g_hw <= -1):
+        raise UserError("a yearly price change must be above -100 %")
+    shift = _col(over.get("interest_rate_shift", 0.0), n)
+    return _Draws(
+        n=n, gpu_price_multiplier=_col(over.get("gpu_price_multiplier", 1.0), n),
+        useful_life_years=life, hardware_price_change_per_year=g_hw,
+        electricity_usd_per_kwh=inp.electricity_usd_per_kwh
+        * _col(over.get("energy_price_multiplier", 1.0), n),
+        utilisation=_col(over.get("utilisation", inp.utilisation), n),
+        rent_usd_per_gpu_hour=inp.rent_usd_per_gpu_hour
+        * _col(over.get("cloud_price_multiplier", 1.0), n),
+        rent_price_change_per_year=g_rent,
+        failure_rate_per_year=_col(over.get("failure_rate_per_year", inp.failure_rate_per_year), n),
+        interest_rate_shift=shift,
+        discount_rate=_col(over.get("discount_rate", inp.discount_rate), n) + shift)
+
+
+def _monthly_discount_factors(discount_rate: np.ndarray, last_month: int) -> np.ndarray:
+    """Discount factors of months 0 ... ``last_month``: (1, T + 1), or (n, T + 1) when the
+    annual rate [fraction/year] differs between samples."""
+    rm = annual_to_monthly(discount_rate)
+    rate = rm[:1] if np.all(rm == rm[0, 0]) else rm
+    return discount_factors(rate, np.arange(last_month + 1, dtype=float)[None, :])
+
+
+def _spend_profile(construction_months: int, last_month: int) -> np.ndarray:
+    """Share of the initial capex spent in each month, (1, T + 1) [fraction]."""
+    profile = np.zeros((1, last_month + 1))
+    if construction_months == 0:
+        profile[0, 0] = 1.0
+    else:
+        profile[0, :construction_months] = 1.0 / construction_months
+    return profile
+
+
+def _replacements(hardware: np.ndarray, life_months: np.ndarray, g_hw: np.ndarray,
+                  df: np.ndarray, C: int, M: int, own: np.ndarray | None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """PV and cash [USD] of replacing the hardware at each end of its useful life (not at the
+    horizon's end); subtracts the cash from ``own`` in place when given."""
+    n = hardware.shape[0]
+    rows = np.arange(n)
+    pv_rep = np.zeros(n)
+    rep_total = np.zeros(n)
+    k = 1
+    while True:
+        m = (k * life_months)[:, 0]
+        valid = m < M
+        if not valid.any():
+            break
+        idx = (C + m[valid]).astype(int)
+        r_ = rows[valid]
+        cost_k = hardware[valid, 0] * (1.0 + g_hw[valid, 0]) ** (m[valid] / MONTHS_PER_YEAR)
+        pv_rep[r_] += cost_k * (df[r_, idx] if df.shape[0] > 1 else df[0, idx])
+        rep_total[r_] += cost_k
+        if own is not None:
+            own[r_, idx] -= cost_k
+        k += 1
+    return pv_rep, rep_total
+
+
+def _opex_per_year(inp: TcoInputs, d: _Draws, compute: np.ndarray, hardware: np.ndarray,
+                   facility: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Yearly opex by component, (n, 1) each, and their total [USD/year]."""
+    n = d.n
+    energy_y = ox.energy_usd_per_year(inp.energy_wh_per_year, d.electricity_usd_per_kwh)
+    maint_y = ox.maintenance_usd_per_year(hardware, inp.maintenance_fraction_per_year)
+    ins_y = ox.insurance_usd_per_year(hardware + facility, inp.insurance_fraction_per_year)
+    staff_y = np.full((n, 1), float(ox.staff_usd_per_year(inp.staff_fte,
+                                                          inp.staff_usd_per_fte_year)))
+    soft_y = np.full((n, 1), float(ox.software_usd_per_year(inp.gpus,
+                                                            inp.software_usd_per_gpu_year)))
+    colo_y = np.full((n, 1), inp.colocation_usd_per_year)
+    fail_y = ox.failures_usd_per_year(compute, d.failure_rate_per_year)
+    total = energy_y + maint_y + ins_y + staff_y + soft_y + colo_y + fail_y
+    parts = {"energy": energy_y, "maintenance": maint_y, "staff": staff_y, "software": soft_y,
+             "insurance": ins_y, "colocation": colo_y, "failures": fail_y}
+    return parts, total
+
+
+def _residual_value(inp: TcoInputs, hardware: np.ndarray, facility: np.ndarray,
+                    life_months: np.ndarray, g_hw: np.ndarray) -> np.ndarray:
+    """Value at the horizon of the current hardware vintage and the facility, (n,) [USD].
+
+    Notes
+    -----
+    Book value: straight line over the useful life; market value: the purchase price decayed
+    by :math:`10^{-k a}` for price-performance :math:`k` [orders of magnitude/year] over the
+    age :math:`a` [years]. The facility keeps its straight-line book value.
+    """
+    M = inp.months
+    n_rep = np.floor((M - 1) / life_months)
+    age = M - n_rep * life_months
+    vintage = hardware * (1.0 + g_hw) ** (n_rep * life_months / MONTHS_PER_YEAR)
+    if inp.residual == "book":
+        res_hw = vintage * np.clip(1.0 - age / life_months, 0.0, 1.0)
+    else:
+        res_hw = vintage * _DECADE ** (-inp.price_performance_ooms_per_year * age
+                                       / MONTHS_PER_YEAR)
+    res_fac = facility * max(0.0, 1.0 - (M / MONTHS_PER_YEAR) / inp.facility_life_years)
+    out: np.ndarray = (res_hw + res_fac)[:, 0]
+    return out
+
+
+def _loan_rate_per_year(inp: TcoInputs) -> float:
+    """Base rate + margin of the loan [fraction/year]."""
+    if inp.loan_base_rate is None or inp.loan_margin is None:
+        raise UserError("loan_base_rate and loan_margin must be given with a loan",
+                        field="loan_base_rate")
+    return inp.loan_base_rate + inp.loan_margin
+
+
+def _loan_flows(inp: TcoInputs, capex0: np.ndarray, shift: np.ndarray) -> LoanFlows:
+    """Draws, interest during construction, fees and the repayment schedule of the loan.
+
+    Draws follow the capex spend; interest during construction accrues monthly and is
+    capitalised; repayments start at the first month of operation.
+    """
+    loan = inp.loan
+    if loan is None:
+        raise ValueError("no loan in these inputs")
+    n = capex0.shape[0]
+    C = inp.construction_months
+    T = C + inp.months
+    amount = np.full(n, loan.amount_usd) if loan.amount_usd else \
+        loan.share_of_capex * capex0[:, 0]
+    rate = _loan_rate_per_year(inp) + shift[:, 0]
+    if C == 0:
+        principal0 = amount
+    else:
+        tt = np.arange(C, dtype=float)
+        grow = ((1.0 + rate[:, None] / MONTHS_PER_YEAR) ** (C - tt[None, :])).sum(axis=1)
+        principal0 = amount / C * grow
+    ppy = loan.payments_per_year
+    step = MONTHS_PER_YEAR // ppy
+    nper = loan.periods
+    sch = loan_schedule(principal0, rate / ppy, nper, loan.amortisation)
+    months = C + step * np.arange(1, nper + 1)
+    inside = months <= T
+    last = int(inside.sum()) - 1
+    if inside.all():
+        balance_t = np.zeros(n)
+    else:
+        balance_t = sch["closing"][:, last] if last >= 0 else principal0
+    ext_fee = np.zeros(n)
+    ext_month = -1
+    if loan.extend and loan.extension_years > 0 and loan.extension_fee > 0:
+        kk = int(round(loan.term_years * ppy))
+        m = C + step * kk
+        if m <= T:
+            ext_fee = loan.extension_fee * sch["closing"][:, kk - 1]
+            ext_month = m
+    return LoanFlows(
+        amount_usd=amount, rate_per_year=rate, principal_at_start_usd=principal0,
+        upfront_fee_usd=loan.upfront_fee * amount, extension_fee_usd=ext_fee,
+        extension_month=ext_month, balance_at_horizon_usd=balance_t,
+        interest_in_horizon_usd=sch["interest"][:, inside].sum(axis=1),
+        payments_in_horizon_usd=sch["payment"][:, inside],
+        payment_months_in_horizon=months[inside], schedule=sch, payment_months=months)
+
+
+def _add_loan(npv_own: np.ndarray, lo: LoanFlows, profile: np.ndarray, df: np.ndarray,
+              T: int, own: np.ndarray | None) -> np.ndarray:
+    """``npv_own`` with the loan's draws, fees and debt service [USD]; adds them to ``own``
+    in place when given."""
+    dfT = df[:, T]
+    npv_own = npv_own + lo.amount_usd * (profile * df).sum(axis=1) - lo.upfront_fee_usd
+    pm = lo.payment_months_in_horizon
+    if pm.size:
+        npv_own = npv_own - (lo.payments_in_horizon_usd * df[:, pm]).sum(axis=1)
+    npv_own = npv_own - lo.balance_at_horizon_usd * dfT
+    if lo.extension_month >= 0:
+        npv_own = npv_own - lo.extension_fee_usd * df[:, lo.extension_month]
+    if own is not None:
+        own += lo.amount_usd[:, None] * profile
+        own[:, 0] -= lo.upfront_fee_usd
+        if pm.size:
+            own[:, pm] -= lo.payments_in_horizon_usd
+        own[:, T] -= lo.balance_at_horizon_usd
+        if lo.extension_month >= 0:
+            own[:, lo.extension_month] -= lo.extension_fee_usd
+    return npv_own
+
+
+def _rent(inp: TcoInputs, d: _Draws, df_op: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rental price path and monthly bill, (n, M) each [USD per GPU-hour; USD]."""
+    g = d.rent_price_change_per_year
+    g_path = g[0, 0] if np.all(g == g[0, 0]) else g[:, 0]
+    price = np.broadcast_to(rent_price_path(d.rent_usd_per_gpu_hour[:, 0], inp.months, g_path,
+                                            inp.rent_term), (d.n, inp.months))
+    bill = rent_cost_per_month(inp.gpus, price, d.utilisation[:, 0], inp.rent_term,
+                               inp.egress_bytes_per_month, inp.egress_usd_per_byte)
+    return price, bill
+
+
+def simulate(inp: TcoInputs, *, detail: bool = True, **over: npt.ArrayLike) -> Simulation:
+    """Own and rent cash flows and their NPVs for ``inp``, vectorised over ``over``.
+
+    Parameters
+    ----------
+    inp : TcoInputs
+        The baseline.
+    detail : bool
+        Also keep the monthly cash-flow arrays and the break-even month (False: NPVs only,
+        without the rent cash-flow matrix: the Monte Carlo path).
+    **over : float or array of shape (n,)
+        Samples replacing a baseline value (:data:`SIMULATION_INPUTS`):
+        ``gpu_price_multiplier`` (factor on compute and spares capex) [dimensionless],
+        ``cloud_price_multiplier`` (factor on the rental price) [dimensionless],
+        ``energy_price_multiplier`` (factor on the electricity price) [dimensionless],
+        ``cloud_price_change_per_year`` [fraction/year], ``utilisation`` [fraction],
+        ``useful_life_years`` [years], ``interest_rate_shift`` (added to the discount rate and
+        the loan rate) [fraction/year], ``failure_rate_per_year`` [fraction/year],
+        ``hardware_price_change_per_year`` [fraction/year], ``discount_rate`` [fraction/year].
+
+    Returns
+    -------
+    Simulation
+        NPVs (n,) [USD], yearly opex components [USD/year], replacements and residual value
+        [USD], the loan flows, and with ``detail`` the monthly arrays.
+
+    Notes
+    -----
+    Present values use discount factors :math:`d_t = (1 + r_m)^{-t}` with
+    :math:`r_m = (1 + r)^{1/12} - 1`; the constant monthly opex is discounted with
+    :math:`\\sum_{t=C+1}^{C+M} d_t`, so the NPV path and the cash-flow path are the same sums.
+    """
+    d = _draws(inp, over)
+    n, M, C = d.n, inp.months, inp.construction_months
+    T = C + M
+    if M < 1:
+        raise UserError("years: the horizon must be at least one month", field="years")
+    cap = inp.capex_usd
+    compute = cap["compute"] * d.gpu_price_multiplier
+    spares = cap["spares"] * d.gpu_price_multiplier
+    other_hw = sum(cap[k] for k in HARDWARE_KEYS if k not in GPU_PRICED_KEYS)
+    hardware = compute + spares + other_hw
+    facility = np.full((n, 1), cap["facility"])
+    life_months = np.maximum(1.0, np.round(d.useful_life_years * MONTHS_PER_YEAR))
+    g_hw = d.hardware_price_change_per_year
+
+    df = _monthly_discount_factors(d.discount_rate, T)
+    df_op = df[:, C + 1:]
+    annuity = df_op.sum(axis=1)                         # sum of d_t over operating months
+    capex0 = hardware + facility
+    profile = _spend_profile(C, T)
+    pv_spend = capex0[:, 0] * (profile * df).sum(axis=1)
+    own = -capex0 * profile if detail else None
+    pv_rep, rep_total = _replacements(hardware, life_months, g_hw, df, C, M, own)
+    opex_parts, opex_y = _opex_per_year(inp, d, compute, hardware, facility)
+    pv_opex = opex_y[:, 0] / MONTHS_PER_YEAR * annuity
+    if own is not None:
+        own[:, C + 1:] -= opex_y / MONTHS_PER_YEAR
+    residual = _residual_value(inp, hardware, facility, life_months, g_hw)
+    if own is not None:
+        own[:, T] += residual
+    npv_own = -pv_spend - pv_rep - pv_opex + residual * df[:, T]
+    lo = None
+    if inp.loan is not None:
+        lo = _loan_flows(inp, capex0, d.interest_rate_shift)
+        npv_own = _add_loan(npv_own, lo, profile, df, T, own)
+
+    price, bill = _rent(inp, d, df_op)
+    npv_rent = -(bill * df_op).sum(axis=1)
+    cash = None
+    if own is not None:
+        rent = np.zeros((n, T + 1))
+        rent[:, C + 1:] -= bill
+        full_pv = (rent_cost_per_month(inp.gpus, price) * df_op).sum(axis=1)
+        cash = CashFlowDetail(own_usd=own, rent_usd=rent, rent_price_usd_per_gpu_hour=price,
+                              rent_bill_usd=bill, rent_full_pv_usd=full_pv,
+                              breakeven_month=breakeven_month(own - rent))
+    return Simulation(
+        own_npv_usd=npv_own, rent_npv_usd=npv_rent, npv_usd=npv_own - npv_rent,
+        opex_usd_per_year={k: v[:, 0] for k, v in opex_parts.items()},
+        replacements_usd=rep_total, residual_usd=residual, loan=lo, detail=cash)
+
+
+def breakeven_month(diff: npt.ArrayLike) -> np.ndarray:
+    """First month from which the cumulative own - rent cash flow stays non-negative.
+
+    Parameters
+    ----------
+    diff : array (..., T + 1)
+        Monthly own - rent cash flows [USD].
+
+    Returns
+    -------
+    numpy.ndarray of int
+        Month index (0 = never behind), or -1 when owning is still behind at the horizon.
+    """
+    cum = np.cumsum(np.asarray(diff, dtype=float), axis=-1)
+    neg = cum < 0
+    last_neg = neg.shape[-1] - 1 - np.argmax(neg[..., ::-1], axis=-1)
+    out: np.ndarray = np.where(~neg.any(axis=-1), 0, np.where(neg[..., -1], -1, last_neg + 1))
+    return out
+
+
+def conventional_irr(values: npt.ArrayLike) -> float | None:
+    """IRR per period of investment-type flows (outflows first, one sign change), else None.
+
+    Parameters
+    ----------
+    values : array (T + 1,)
+        Cash flows at the end of periods 0 ... T [USD].
+
+    Notes
+    -----
+    With more than one sign change the IRR is not unique and can be misleading (a loan's
+    bullet repayment turns the incremental flows into borrowing-type flows), so none is given.
+    """
+    v = np.asarray(values, dtype=float)
+    nz = v[v != 0]
+    if nz.size < 2 or nz[0] > 0:
+        return None
+    if int(np.count_nonzero(np.diff(np.sign(nz)))) != 1:
+        return None
+    r = irr(v)
+    return r if math.isfinite(r) else None
+
+
+def own_cost_breakdown(inp: TcoInputs, *, useful_life_years: npt.ArrayLike | None = None,
+                       utilisation: npt.ArrayLike | None = None) -> dict[str, np.ndarray]:
+    """Levelised cost of a used, owned GPU-hour by component [USD per GPU-hour].
+
+    Parameters
+    ----------
+    inp : TcoInputs
+        The baseline.
+    useful_life_years : float or array, optional
+        Hardware life [years] replacing the baseline's.
+    utilisation : float or array, optional
+        Share of hours used [fraction] replacing the baseline's; broadcasts with the life.
+
+    Returns
+    -------
+    dict of numpy.ndarray
+        One entry per :data:`OWN_BREAKDOWN_KEYS` [USD per GPU-hour].
+
+    Notes
+    -----
+    For each capex part :math:`K_i` with life :math:`n_i` (hardware: useful life; facility:
+    facility life) at capital rate :math:`r` (the discount rate, or the loan-weighted blend of
+    the loan rate and the discount rate):
+    depreciation :math:`K_i / n_i`, financing :math:`K_i (\\mathrm{CRF}(r, n_i) - 1/n_i)`; plus
+    upfront loan fees spread over the tenor and the yearly opex. Each is divided by
+    :math:`N \\cdot 8766\\,\\mathrm{h} \\cdot u`.
+    """
+    life = np.asarray(inp.useful_life_years if useful_life_years is None else useful_life_years,
+                      dtype=float)
+    u = np.asarray(inp.utilisation if utilisation is None else utilisation, dtype=float)
+    cap = inp.capex_usd
+    r = inp.discount_rate
+    fees_y = 0.0
+    if inp.loan is not None:
+        capex0 = sum(cap[k] for k in HARDWARE_KEYS) + cap["facility"]
+        amount = inp.loan.amount_usd or inp.loan.share_of_capex * capex0
+        share = min(1.0, amount / capex0) if capex0 > 0 else 0.0
+        r = share * _loan_rate_per_year(inp) + (1.0 - share) * inp.discount_rate
+        fees_y = inp.loan.upfront_fee * amount / inp.loan.years
+    hours = inp.gpus * HOURS_PER_YEAR * u
+    out: dict[str, np.ndarray] = {}
+    fin = np.zeros(np.broadcast(life, u).shape)
+    crf_hw = capital_recovery_factor(r, life)
+    for k in HARDWARE_KEYS:
+        out[k] = cap[k] / life / hours
+        fin = fin + cap[k] * (crf_hw - 1.0 / life)
+    fl = inp.facility_life_years
+    out["facility"] = cap["facility"] / fl / hours * np.ones_like(fin)
+    fin = fin + cap["facility"] * (capital_recovery_factor(r, fl) - 1.0 / fl)
+    out["financing"] = (fin + fees_y) / hours
+    hw = sum(cap[k] for k in HARDWARE_KEYS)
+    yearly = {
+        "energy": ox.energy_usd_per_year(inp.energy_wh_per_year, inp.electricity_usd_per_kwh),
+        "maintenance": ox.maintenance_usd_per_year(hw, inp.maintenance_fraction_per_year),
+        "staff": ox.staff_usd_per_year(inp.staff_fte, inp.staff_usd_per_fte_year),
+        "software": ox.software_usd_per_year(inp.gpus, inp.software_usd_per_gpu_year),
+        "insurance": ox.insurance_usd_per_year(hw + cap["facility"],
+                                               inp.insurance_fraction_per_year),
+        "colocation": np.asarray(inp.colocation_usd_per_year),
+        "failures": ox.failures_usd_per_year(cap["compute"], inp.failure_rate_per_year)}
+    for k, v in yearly.items():
+        out[k] = v / hours * np.ones_like(fin)
+    out["total"] = sum((out[k] for k in OWN_BREAKDOWN_KEYS if k != "total"),
+                       np.zeros_like(fin))
+    return out
