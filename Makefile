@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-base
 TSTAMP := $(VENV)/.installed-test
 
-.PHONY: run test bench clean venv chromium fuzz
+.PHONY: run test lint typecheck bench clean venv chromium fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,10 +35,16 @@ run: $(STAMP)
 	$(BIN)/gpuplan train deepseek-v3 --gpu h800 --gpus 2048 --tokens 14.8e12 --rent-usd-per-gpu-hour 2
 	$(BIN)/gpuplan validate
 
-## The whole test suite (pytest exit 5 — no tests collected — counts as failure).
-## Browser tests need Debian's chromium; it is installed here when missing.
-test: $(TSTAMP) chromium
-	$(BIN)/python -m pytest
+## Lint, types, then the whole test suite on every core (pytest exit 5 — no tests collected —
+## counts as failure). Browser tests need Debian's chromium; it is installed here when missing.
+test: $(TSTAMP) chromium lint typecheck
+	$(BIN)/python -m pytest -n auto
+
+lint: $(TSTAMP)
+	$(BIN)/ruff check src tests tools benchmarks
+
+typecheck: $(TSTAMP)
+	$(BIN)/mypy
 
 chromium:
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
