@@ -98,13 +98,16 @@ def _accepts(spec, node, value) -> bool:
 
 
 @pytest.mark.parametrize("path", ["/api/fit?model=nope&gpu=h100-sxm",
-                                  "/api/cluster?gpu=nope&gpus=8"])
+                                  "/api/cluster?gpu=nope&gpus=8",
+                                  "/api/tco?gpu=h100-sxm&gpus=8&region=nope",
+                                  "/api/budget?usd=1e9&gpu=h100-sxm&region=nope"])
 def test_user_error_422_matches_declared_schema(web_app, path):
     c = TestClient(web_app, base_url="http://127.0.0.1")
     r = c.get(path)
     assert r.status_code == 422
     detail = r.json()["detail"]
     assert "nope" in detail  # names the value
+    assert r.json()["field"] is None or isinstance(r.json()["field"], str)
     spec = web_app.openapi()
     op = spec["paths"][path.split("?")[0]]["get"]
     declared = _resolve(spec, op["responses"]["422"]["content"]["application/json"]["schema"])
@@ -163,16 +166,22 @@ SERVE = {"input_tokens": (1, 2**22, True, True), "output_tokens": (1, 2**22, Tru
          "headroom": (0.0, 10.0, False, True), "tp": (1, 1024, True, True)}
 CLUSTER = {"gpus": (1, 2**24, True, False), "rack_power_kw": (0.01, 1e4, False, True),
            "oversubscription": (1.0, 64.0, False, True), "dataset_tb": (0.0, 1e9 - 1, False, True)}
+TCO = {"gpus": (1, 2**24, True, False), "years": (0.25, 30.0, False, True),
+       "utilisation": (0.01, 1.0, False, True), "discount_rate": (-0.49, 1.0, False, True),
+       "risk_samples": (0, 2000, True, True)}
+BUDGET = {"usd": (1e5, 1e13, False, False), "years": (0.25, 30.0, False, True),
+          "opex_reserve_fraction": (0.0, 0.99, False, True)}
 
 
 @st.composite
 def compute_requests(draw, names):
     gpus, models = names
-    route = draw(st.sampled_from(["fit", "train", "serve", "cluster"]))
+    route = draw(st.sampled_from(["fit", "train", "serve", "cluster", "tco", "budget"]))
     q = {"gpu": draw(st.sampled_from(gpus))}
-    if route != "cluster":
+    if route in ("fit", "train", "serve"):
         q["model"] = draw(st.sampled_from(models))
-    q |= _query(draw, {"fit": FIT, "train": TRAIN, "serve": SERVE, "cluster": CLUSTER}[route])
+    q |= _query(draw, {"fit": FIT, "train": TRAIN, "serve": SERVE, "cluster": CLUSTER,
+                       "tco": TCO, "budget": BUDGET}[route])
     if route == "fit":
         q["mode"] = draw(st.sampled_from(["inference", "train", "finetune", "lora", "qlora"]))
     return route, q

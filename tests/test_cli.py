@@ -95,3 +95,37 @@ def test_python_api_mirrors_the_cli():
     assert r.model_dump()["params"] == r.params
     with pytest.raises(AttributeError):
         gpuplan.no_such_thing  # noqa: B018
+
+
+@pytest.mark.parametrize("args,needles", [
+    (["train", "llama-3.1-8b", "--gpu", "h100-sxm", "--gpus", "8", "--tokens", "1e9",
+      "--rent-usd-per-gpu-hour", "20000"], ["--rent-usd-per-gpu-hour", "20000"]),
+    (["serve", "llama-3.1-8b", "--gpu", "h100-sxm", "--own-usd-per-gpu-hour", "-1"],
+     ["--own-usd-per-gpu-hour", "-1"]),
+    (["budget", "5e7", "--gpu", "h100-sxm", "--opex-reserve", "1.5"],
+     ["--opex-reserve-fraction", "1.5"]),
+    (["budget", "5e7", "--gpu", "h100-sxm", "--facility", "tent"], ["--facility", "tent"]),
+    (["tco", "--gpu", "h100-sxm", "--gpus", "8", "--risk-samples", "-5"],
+     ["--risk-samples", "-5"]),
+    (["tco", "--gpu", "h100-sxm", "--gpus", "8", "--residual", "nope"], ["--residual", "nope"]),
+])
+def test_errors_below_the_cli_name_the_flag(args, needles):
+    """The pipeline names the parameter; the CLI writes it as the flag the user typed."""
+    r = run(*args)
+    assert r.exit_code == 2, r.output
+    assert all(n in r.stderr for n in needles), r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_flag_aliases_give_the_same_answer():
+    """``--opex-reserve`` / ``--rent-price-change`` are kept beside the parameter-named flags."""
+    a = run("budget", "5e7", "--gpu", "h100-sxm", "--opex-reserve", "0.2", "--json")
+    b = run("budget", "5e7", "--gpu", "h100-sxm", "--opex-reserve-fraction", "0.2", "--json")
+    assert a.exit_code == b.exit_code == 0, a.output + b.output
+    assert json.loads(a.stdout) == json.loads(b.stdout)
+    assert json.loads(a.stdout)["opex_reserve_fraction"] == 0.2
+    a = run("tco", "--gpu", "h100-sxm", "--gpus", "8", "--rent-price-change", "-0.1", "--json")
+    b = run("tco", "--gpu", "h100-sxm", "--gpus", "8", "--rent-price-change-per-year", "-0.1",
+            "--json")
+    assert json.loads(a.stdout) == json.loads(b.stdout)
+    assert json.loads(a.stdout)["inputs"]["rent_price_change_per_year"] == -0.1

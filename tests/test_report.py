@@ -70,13 +70,13 @@ def evil():
 
 def test_scenario_has_a_break_even(cash):
     assert cash.options[0].breakeven_months is not None
-    assert cash.options[0].tco["loan"] is None
+    assert cash.options[0].tco.loan is None
 
 
 def test_cumulative_cost_sums_the_monthly_cash_flows(cash):
     fig = charts.cumulative_cost_figure(cash)
     for o in cash.options:
-        cf = o.tco["cash_flows"]
+        cf = o.tco.cash_flows.model_dump()
         own = next(t for t in fig["data"] if t["name"] == f"{o.label}: own")
         rent = next(t for t in fig["data"] if t["name"] == f"{o.label}: rent")
         assert own["x"] == cf["month"] and len(own["y"]) == len(cf["month"])
@@ -90,9 +90,9 @@ def test_cumulative_cost_sums_the_monthly_cash_flows(cash):
     star = [t for t in fig["data"] if "break-even" in t["name"]]
     assert star[0]["x"] == [best.breakeven_months]
     assert star[0]["marker"]["symbol"] == "star"
-    k = best.tco["cash_flows"]["month"].index(best.breakeven_months)
+    k = best.tco.cash_flows.month.index(best.breakeven_months)
     assert star[0]["y"][0] == pytest.approx(
-        -list(accumulate(best.tco["cash_flows"]["own_usd"]))[k] / 1e6)
+        -list(accumulate(best.tco.cash_flows.own_usd))[k] / 1e6)
 
 
 def test_capex_bars_stack_to_the_total(cash):
@@ -100,19 +100,19 @@ def test_capex_bars_stack_to_the_total(cash):
     assert fig["layout"]["barmode"] == "stack"
     for i, o in enumerate(cash.options):
         stacked = sum(t["y"][i] for t in fig["data"])
-        assert stacked * 1e6 == pytest.approx(o.tco["capex_usd"]["total"])
-        assert charts.capex_total_usd(o.model_dump()) == o.tco["capex_usd"]["total"]
+        assert stacked * 1e6 == pytest.approx(o.tco.capex_usd["total"])
+        assert charts.capex_total_usd(o.model_dump()) == o.tco.capex_usd["total"]
 
 
 def test_power_bars_are_it_max_and_facility(cash):
     fig = charts.power_figure(cash)
     n = len(cash.options)
     for i, o in enumerate(cash.options):
-        p = o.cluster["power_w"]
+        p = o.cluster.power_w
         nameplate = sum(t["y"][i] for t in fig["data"] if t["name"].startswith("IT max"))
         at_load = sum(t["y"][i] for t in fig["data"] if not t["name"].startswith("IT max"))
-        assert nameplate * 1e3 == pytest.approx(p["it_max"])
-        assert at_load * 1e3 == pytest.approx(p["facility"])
+        assert nameplate * 1e3 == pytest.approx(p.it_max)
+        assert at_load * 1e3 == pytest.approx(p.facility)
     assert all(len(t["x"]) == n for t in fig["data"])
 
 
@@ -121,7 +121,7 @@ def test_npv_box_is_built_from_the_percentiles(cash):
     boxes = [t for t in fig["data"] if t["type"] == "box"]
     assert len(boxes) == len(cash.options)
     for box, o in zip(boxes, cash.options):
-        q = o.risk["npv_usd"]
+        q = o.risk.npv_usd
         assert box["q1"][0] * 1e6 == pytest.approx(q["p25"])
         assert box["median"][0] * 1e6 == pytest.approx(q["p50"])
         assert box["q3"][0] * 1e6 == pytest.approx(q["p75"])
@@ -134,9 +134,9 @@ def test_tornado_bars_span_low_to_high_npv(cash):
     o = cash.options[1]
     fig = charts.tornado_figure(cash, o.label)
     low, high = fig["data"]
-    base = o.risk["baseline_npv_usd"] / 1e6
+    base = o.risk.baseline_npv_usd / 1e6
     assert low["base"] == pytest.approx(base)
-    rows = sorted(o.risk["tornado"], key=lambda t: t["swing_usd"])
+    rows = sorted(o.risk.tornado, key=lambda t: t["swing_usd"])
     assert len(low["y"]) == len(rows) > 0
     for k, t in enumerate(rows):
         assert (base + low["x"][k]) * 1e6 == pytest.approx(t["npv_low_usd"])
@@ -147,12 +147,14 @@ def test_tornado_bars_span_low_to_high_npv(cash):
 def test_loan_figure_only_with_a_loan(cash, loan):
     assert charts.loan_figure(cash) is None
     fig = charts.loan_figure(loan, 0)
-    sched = loan.options[0].tco["loan"]["schedule"]
+    loan_out = loan.options[0].tco.loan
+    assert loan_out is not None
+    sched = loan_out.model_dump()["schedule"]
     principal, interest, balance = fig["data"]
     assert principal["x"] == [r["month"] for r in sched]
     assert sum(principal["y"]) * 1e6 == pytest.approx(sum(r["principal_usd"] for r in sched))
     assert sum(interest["y"]) * 1e6 == pytest.approx(
-        loan.options[0].tco["loan"]["total_interest_usd"], rel=1e-6)
+        loan_out.total_interest_usd, rel=1e-6)
     assert balance["y"][-1] * 1e6 == pytest.approx(sched[-1]["closing_usd"])
 
 
@@ -169,8 +171,8 @@ def test_summary_rows(cash):
     assert [r["option"] for r in rows] == [o.label for o in cash.options]
     assert sum(r["recommended"] for r in rows) == 1
     o = cash.options[0]
-    assert rows[0]["capex_usd"] == o.tco["capex_usd"]["total"]
-    assert rows[0]["opex_usd_per_year"] == o.tco["opex_usd_per_year"]["total"]
+    assert rows[0]["capex_usd"] == o.tco.capex_usd["total"]
+    assert rows[0]["opex_usd_per_year"] == o.tco.opex_usd_per_year["total"]
     assert rows[0]["npv_usd"] == o.npv_usd and rows[0]["gpus"] == o.gpus
 
 
@@ -269,19 +271,19 @@ def test_csv_contents(cash, tmp_path):
     for i, o in enumerate(cash.options, start=1):
         tag = f"{i}_{slug(o.label)}"
         cf = _read_csv(tmp_path / "out" / f"cash_flows_{tag}.csv")
-        assert len(cf) == len(o.tco["cash_flows"]["month"])
+        assert len(cf) == len(o.tco.cash_flows.month)
         assert sum(float(r["own_usd"]) for r in cf) == pytest.approx(
-            sum(o.tco["cash_flows"]["own_usd"]))
+            sum(o.tco.cash_flows.own_usd))
         bom = _read_csv(tmp_path / "out" / f"bom_{tag}.csv")
         assert sum(float(r["total_usd"]) for r in bom) == pytest.approx(
-            sum(line["total_usd"] for line in o.tco["bom"]))
+            sum(line.total_usd for line in o.tco.bom))
 
 
 def test_csv_loan_files_and_names_stay_in_folder(loan, evil, tmp_path):
     files = write_csv(loan, tmp_path / "l")
     assert any(p.name.startswith("loan_1_") for p in files)
     rows = _read_csv(next(p for p in files if p.name.startswith("loan_1_")))
-    assert len(rows) == len(loan.options[0].tco["loan"]["schedule"])
+    assert len(rows) == len(loan.options[0].model_dump()["tco"]["loan"]["schedule"])
     out = tmp_path / "e"
     files = write_csv(evil, out)
     assert all(p.parent == out and re.fullmatch(r"[a-z0-9_.-]+", p.name) for p in files)
@@ -312,11 +314,11 @@ def test_xlsx_contents(loan, evil, tmp_path):
     first = values[values.index(header) + 1]
     assert first[header.index("npv_usd")] == pytest.approx(loan.options[0].npv_usd)
     cf = list(wb["CashFlows"].iter_rows(values_only=True))
-    assert len(cf) - 1 == sum(len(o.tco["cash_flows"]["month"]) for o in loan.options)
+    assert len(cf) - 1 == sum(len(o.tco.cash_flows.month) for o in loan.options)
     bom = list(wb["BOM"].iter_rows(values_only=True))
-    assert len(bom) - 1 == sum(len(o.tco["bom"]) for o in loan.options)
+    assert len(bom) - 1 == sum(len(o.tco.bom) for o in loan.options)
     lo = list(wb["Loan"].iter_rows(values_only=True))
-    assert len(lo) - 1 == sum(len(o.tco["loan"]["schedule"]) for o in loan.options)
+    assert len(lo) - 1 == sum(len(o.tco.loan.schedule) for o in loan.options if o.tco.loan)
 
     wb = load_workbook(write_xlsx(evil, tmp_path / "evil.xlsx"))
     cells = [c for row in wb["Summary"].iter_rows() for c in row

@@ -162,6 +162,73 @@ def test_fit_train_serve_cluster(client):
     assert r.status_code == 200 and r.json()["nodes"] == 8
 
 
+def test_train_and_serve_are_priced(client):
+    """The pipeline fills ``cost_usd`` on the web too (it used to answer nulls)."""
+    r = client.get("/api/train", params={"model": "llama-3.1-8b", "gpu": "h100-sxm",
+                                         "gpus": 8, "tokens": 1e9,
+                                         "rent_usd_per_gpu_hour": 3.0})
+    j = r.json()
+    assert j["cost_usd"]["rent"] == pytest.approx(j["gpu_hours"] * 3.0)
+    assert j["cost_usd"]["own"] > 0  # the catalog's owned GPU-hour
+    r = client.get("/api/serve", params={"model": "llama-3.1-8b", "gpu": "h100-sxm", "rate": 5,
+                                         "own_usd_per_gpu_hour": 1.5})
+    c = r.json()["cost_usd"]
+    assert c["own_usd_per_gpu_hour"] == 1.5
+    assert c["own_usd_per_hour"] == pytest.approx(1.5 * r.json()["gpus"])
+    assert c["rent_usd_per_gpu_hour"] > 0
+
+
+def test_tco_and_budget(client):
+    r = client.get("/api/tco", params={"gpu": "h100-sxm", "gpus": 64, "years": 3,
+                                       "risk_samples": 100, "seed": 7})
+    assert r.status_code == 200, r.text
+    j = r.json()
+    assert j["gpus"] == 64 and j["years"] == 3 and "inputs" in j
+    assert j["risk"]["n_samples"] == 100 and j["risk"]["seed"] == 7
+    assert client.get("/api/tco", params={"gpu": "h100-sxm", "gpus": 64}).json()["risk"] is None
+    r = client.get("/api/budget", params={"usd": 5e7, "gpu": "h100-sxm"})
+    assert r.status_code == 200, r.text
+    b = r.json()
+    assert b["capex_usd"]["total"] <= b["capex_budget_usd"] == pytest.approx(5e7 * (
+        1 - b["opex_reserve_fraction"]))
+    r = client.get("/api/budget", params={"usd": 5e7, "gpu": "h100-sxm",
+                                          "serve_model": "../x.json"})
+    assert r.status_code == 422 and "catalog names only" in r.json()["detail"]
+
+
+def test_user_error_422_names_the_field(client):
+    r = client.get("/api/train", params={"model": "llama-3.1-8b", "gpu": "h100-sxm", "gpus": 8,
+                                         "tokens": 1e9, "global_batch_tokens": 10})
+    assert r.status_code == 422
+    j = r.json()
+    assert j["field"] == "global_batch_tokens" and j["detail"].startswith("global_batch_tokens")
+    r = client.get("/api/tco", params={"gpu": "h100-sxm", "gpus": 8, "loan": "term=-1"})
+    assert r.status_code == 422 and set(r.json()) == {"detail", "field"}
+    schema = client.get("/api/openapi.json").json()["components"]["schemas"]["UserErrorDetail"]
+    assert schema["required"] == ["detail"] and "field" in schema["properties"]
+
+
+def test_web_modules_have_no_import_cycle():
+    """state and pages never import the app module; the app imports them (one direction)."""
+    import ast
+
+    import gpuplan.web
+
+    folder = Path(gpuplan.web.__file__).parent
+    imports = {}
+    for f in folder.glob("*.py"):
+        names = set()
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names.add(node.module)
+            elif isinstance(node, ast.Import):
+                names |= {a.name for a in node.names}
+        imports[f.stem] = {n.rsplit(".", 1)[-1] for n in names if n.startswith("gpuplan.web.")}
+    for low in ("state", "pages", "api", "security"):
+        assert "app" not in imports[low], low
+    assert "pages" not in imports["api"] and "api" not in imports["pages"]
+
+
 @pytest.mark.parametrize("path,params,needle", [
     ("/api/fit", {"model": "llama-3.3-70b", "gpu": "h900"}, "unknown GPU"),
     ("/api/fit", {"model": "../../config.json", "gpu": "h100-sxm"}, "catalog names only"),
@@ -287,8 +354,8 @@ def test_pages_and_static(client):
     docs = client.get("/api/docs").text
     assert "/api/plan" in docs and "/api/compare" in docs
     spec = client.get("/api/openapi.json").json()
-    assert {"/api/plan", "/api/fit", "/api/train", "/api/serve", "/api/cluster",
-            "/api/catalog/{kind}", "/api/scenarios", "/api/scenarios/{name}",
+    assert {"/api/plan", "/api/fit", "/api/train", "/api/serve", "/api/cluster", "/api/tco",
+            "/api/budget", "/api/catalog/{kind}", "/api/scenarios", "/api/scenarios/{name}",
             "/api/scenarios/{name}/report", "/api/compare"} <= spec["paths"].keys()
     assert client.get("/report/nothing-saved").status_code == 404
     assert client.get("/compare").status_code == 200

@@ -10,12 +10,28 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, field_serializer
 
 from gpuplan.catalog import Catalog, load_catalog
+from gpuplan.cluster import ClusterResult
 from gpuplan.errors import UserError
-from gpuplan.pipeline.scenario import HardwareOption, OptionDemand, Scenario, demand
-from gpuplan.units import SECONDS_PER_YEAR
+from gpuplan.money import Dist, RiskResult, TcoResult, check_purchase_allowed, npv, risk, tco
+from gpuplan.pipeline.scenario import HardwareOption, Scenario, ServeWorkload
+from gpuplan.pipeline.workloads import OptionDemand, WorkloadDemand, demand
+from gpuplan.units import SECONDS_PER_YEAR, TOKENS_PER_MILLION, USD_PER_MUSD, W_PER_MW
+
+#: Lowest utilisation an owned cluster is priced at [fraction] (a cluster nobody uses would
+#: make every owned GPU-hour infinitely dear).
+MIN_UTILISATION = 1e-3
+
+
+class HostedApiCost(BaseModel):
+    """Buying the serving workloads' tokens from a hosted API instead [USD]."""
+
+    model_config = ConfigDict(extra="forbid")
+    usd_per_year: list[float]
+    npv_cost_usd: float
+    total_usd: float
 
 
 class OptionResult(BaseModel):
@@ -26,9 +42,9 @@ class OptionResult(BaseModel):
     gpu: str
     system: str
     demand: OptionDemand
-    cluster: dict[str, Any]
-    tco: dict[str, Any]
-    risk: dict[str, Any]
+    cluster: ClusterResult
+    tco: TcoResult
+    risk: RiskResult
     npv_usd: float
     breakeven_months: int | None
     probability_own_wins: float
@@ -37,7 +53,15 @@ class OptionResult(BaseModel):
     facility_power_w: float
     gpus: int
     cost_usd_per_gpu_hour: dict[str, Any]
-    hosted_api: dict[str, Any] | None = None
+    hosted_api: HostedApiCost | None = None
+
+    @field_serializer("tco", mode="wrap")
+    def _tco_without_inputs(self, tco: TcoResult,
+                            handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """The TCO as ``gpuplan tco --json`` less ``inputs`` (the plan holds the scenario)."""
+        out: dict[str, Any] = handler(tco)
+        out.pop("inputs", None)
+        return out
 
 
 class PlanResult(BaseModel):
@@ -49,13 +73,13 @@ class PlanResult(BaseModel):
     region: str
     recommendation: str
     best_option: str
-    workloads: list[dict[str, Any]]
-    cluster: dict[str, Any]
+    workloads: list[WorkloadDemand]
+    cluster: ClusterResult
     own: dict[str, Any]
     rent: dict[str, Any]
     npv_usd: float
     breakeven_months: int | None
-    risk: dict[str, Any]
+    risk: RiskResult
     options: list[OptionResult]
     notes: list[str]
 
@@ -67,12 +91,11 @@ def _label(o: HardwareOption) -> str:
 def plan_option(scenario: Scenario, option: HardwareOption, cat: Catalog,
                 base_dir: Path | None = None) -> OptionResult:
     """Demand, cluster and money for one hardware option."""
-    from gpuplan.money import check_purchase_allowed, npv, risk, tco
-    from gpuplan.money.cluster_source import get_cluster
+    from gpuplan.cluster import build_cluster
 
     check_purchase_allowed(option.gpu, scenario.region, cat)
     d = demand(scenario, option, cat, base_dir)
-    cluster = get_cluster(option.gpu, d.gpus, system=option.system, catalog=cat)
+    cluster = build_cluster(option.gpu, d.gpus, system=option.system, catalog=cat)
     loan = scenario.financing.loan if scenario.financing.mode == "loan" else None
     if scenario.financing.mode == "loan" and loan is None:
         from gpuplan.money import LoanTerms
@@ -80,17 +103,18 @@ def plan_option(scenario: Scenario, option: HardwareOption, cat: Catalog,
         loan = LoanTerms()
     cloud = scenario.cloud.price_usd_per_gpu_hour or scenario.cloud.provider
     t = tco(option.gpu, cluster.gpus, system=cluster.system, region=scenario.region,
-            years=scenario.horizon_years, utilisation=max(d.utilisation, 1e-3), loan=loan,
-            cloud=cloud, term=scenario.cloud.term, discount_rate=scenario.discount_rate,
+            years=scenario.horizon_years, utilisation=max(d.utilisation, MIN_UTILISATION),
+            loan=loan, cloud=cloud, term=scenario.cloud.term, discount_rate=scenario.discount_rate,
             facility=scenario.facility,
             rent_price_change_per_year=scenario.cloud.price_change_per_year, catalog=cat,
             cluster=cluster)
+    dists: dict[str, Dist | dict[str, Any]] = dict(scenario.risk.distributions)
     r = risk(t, n_samples=scenario.risk.samples, seed=scenario.risk.seed,
-             distributions=scenario.risk.distributions or None)
-    api = _hosted_api(scenario, npv)
+             distributions=dists or None)
+    api = _hosted_api(scenario)
     return OptionResult(
         label=_label(option), gpu=option.gpu, system=cluster.system, demand=d,
-        cluster=cluster.model_dump(), tco=t.model_dump(exclude={"inputs"}), risk=r.model_dump(),
+        cluster=cluster, tco=t, risk=r,
         npv_usd=t.npv_usd, breakeven_months=t.breakeven_months,
         probability_own_wins=r.probability_own_wins,
         capex_usd_total=float(t.capex_usd["total"]),
@@ -99,15 +123,13 @@ def plan_option(scenario: Scenario, option: HardwareOption, cat: Catalog,
         cost_usd_per_gpu_hour=t.cost_usd_per_gpu_hour, hosted_api=api)
 
 
-def _hosted_api(scenario: Scenario, npv) -> dict[str, float] | None:
+def _hosted_api(scenario: Scenario) -> HostedApiCost | None:
     """Yearly cost and NPV of buying the serving workloads' tokens from a hosted API.
 
     Tokens per year = rate × (input + output tokens) × seconds per year, growing with traffic;
     price = the scenario's `hosted_api_usd_per_million_tokens` (a user input: API list prices
     change too often for the catalog). Only the serving workloads that give a price count.
     """
-    from gpuplan.pipeline.scenario import ServeWorkload
-
     years = max(int(round(scenario.horizon_years)), 1)
     yearly = [0.0] * years
     priced = False
@@ -115,13 +137,13 @@ def _hosted_api(scenario: Scenario, npv) -> dict[str, float] | None:
         if isinstance(w, ServeWorkload) and w.hosted_api_usd_per_million_tokens is not None:
             priced = True
             for y in range(years):
-                tokens = w.rate * (1 + w.growth_per_year) ** y * (w.input_tokens + w.output_tokens) \
-                    * SECONDS_PER_YEAR
-                yearly[y] += tokens / 1e6 * w.hosted_api_usd_per_million_tokens
+                tokens = w.rate * (1 + w.growth_per_year) ** y \
+                    * (w.input_tokens + w.output_tokens) * SECONDS_PER_YEAR
+                yearly[y] += tokens / TOKENS_PER_MILLION * w.hosted_api_usd_per_million_tokens
     if not priced:
         return None
     pv = float(npv(scenario.discount_rate, [0.0, *yearly]))
-    return {"usd_per_year": yearly, "npv_cost_usd": pv, "total_usd": float(sum(yearly))}
+    return HostedApiCost(usd_per_year=yearly, npv_cost_usd=pv, total_usd=float(sum(yearly)))
 
 
 def plan(scenario: Scenario, *, catalog: Catalog | None = None, base_dir: Path | None = None,
@@ -146,16 +168,16 @@ def plan(scenario: Scenario, *, catalog: Catalog | None = None, base_dir: Path |
         raise UserError("no hardware option could be planned: " + "; ".join(notes))
     best = max(results, key=lambda r: r.npv_usd)
     if best.npv_usd > 0:
-        rec = (f"own {best.label}: {best.gpus:,} GPUs, {best.facility_power_w / 1e6:,.2f} MW; "
-               f"owning beats renting by ${best.npv_usd / 1e6:,.1f}M NPV"
+        rec = (f"own {best.label}: {best.gpus:,} GPUs, {best.facility_power_w / W_PER_MW:,.2f} MW; "
+               f"owning beats renting by ${best.npv_usd / USD_PER_MUSD:,.1f}M NPV"
                + (f", break-even in month {best.breakeven_months}" if best.breakeven_months
                   else "") + f" (P(own wins) {best.probability_own_wins:.0%})")
     else:
         rec = (f"rent: no option beats renting; the least bad to own is {best.label} "
-               f"(NPV {best.npv_usd / 1e6:,.1f}M USD)")
+               f"(NPV {best.npv_usd / USD_PER_MUSD:,.1f}M USD)")
     return PlanResult(
         scenario=scenario.name, horizon_years=scenario.horizon_years, region=scenario.region,
         recommendation=rec, best_option=best.label,
-        workloads=[w.model_dump() for w in best.demand.workloads], cluster=best.cluster,
-        own=best.tco["own"], rent=best.tco["rent"], npv_usd=best.npv_usd,
+        workloads=best.demand.workloads, cluster=best.cluster,
+        own=best.tco.own, rent=best.tco.rent, npv_usd=best.npv_usd,
         breakeven_months=best.breakeven_months, risk=best.risk, options=results, notes=notes)

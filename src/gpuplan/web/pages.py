@@ -23,6 +23,7 @@ from gpuplan.report.html import (
     render_html_report,
     summary_table_html,
 )
+from gpuplan.web.state import EXAMPLE_SCENARIO, WebState, catalog_json, scenario_view
 
 PAGE_EXTRA_CSS = """
 nav.top { padding: .6rem 0; border-bottom: 1px solid var(--line); }
@@ -74,7 +75,7 @@ def scenario_link(name: str, revision: int | None = None) -> str:
 # ----------------------------------------------------------------------------------------------
 
 _SOURCE_KEYS = ("source", "as_of")
-_LEAF_KEYS = {"value", "source", "as_of", "note", "unit"}
+_LEAF_KEYS = {"value", "source", "as_of", "note", "unit", "usd_year"}
 
 
 def flatten_entry(v: Any, prefix: str = "", src: tuple[str, str] = ("", ""),
@@ -126,10 +127,15 @@ def _catalog_section(title: str, entries: list[dict[str, Any]], anchor: str) -> 
 # ----------------------------------------------------------------------------------------------
 
 
-def add_pages(app: FastAPI, state) -> None:
-    """Register the HTML pages on ``app``."""
-    from gpuplan.store import NotFound, unified_diff
-    from gpuplan.web.app import EXAMPLE_SCENARIO, _catalog_json, scenario_view
+def add_pages(app: FastAPI, state: WebState) -> None:
+    """Register the HTML pages on ``app``: editor, report, compare, catalog, API docs."""
+    _add_editor_and_report(app, state)
+    _add_compare(app, state)
+    _add_catalog_and_docs(app, state)
+
+
+def _add_editor_and_report(app: FastAPI, state: WebState) -> None:
+    from gpuplan.store import NotFound
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def editor() -> HTMLResponse:
@@ -182,6 +188,11 @@ def add_pages(app: FastAPI, state) -> None:
                                   render_js_src=RENDER_SRC, nav_html=nav)
         return HTMLResponse(html.replace("</style>", PAGE_EXTRA_CSS + "</style>", 1))
 
+
+
+def _add_compare(app: FastAPI, state: WebState) -> None:
+    from gpuplan.store import NotFound, unified_diff
+
     @app.get("/compare", response_class=HTMLResponse, include_in_schema=False)
     def compare(a: str | None = Query(None, max_length=100),
                 b: str | None = Query(None, max_length=100),
@@ -231,6 +242,9 @@ def add_pages(app: FastAPI, state) -> None:
                  f"{json_for_script(figs)}</script>")
         return HTMLResponse(page(f"{a} vs {b}", body, (PLOTLY_SRC, RENDER_SRC)))
 
+
+
+def _add_catalog_and_docs(app: FastAPI, state: WebState) -> None:
     @app.get("/catalog", response_class=HTMLResponse, include_in_schema=False)
     def catalog_page() -> HTMLResponse:
         cat = state.catalog
@@ -241,7 +255,7 @@ def add_pages(app: FastAPI, state) -> None:
                  '<a href="#regions">Regions</a></p>']
         for kind, title in (("gpus", "GPUs"), ("systems", "Systems"), ("models", "Models"),
                             ("clouds", "Cloud prices"), ("regions", "Regions")):
-            entries = next(iter(_catalog_json(cat, kind).values()))
+            entries = next(iter(catalog_json(cat, kind).values()))
             parts.append(_catalog_section(title, entries, kind))
         return HTMLResponse(page("Catalog", "".join(parts)))
 
@@ -264,8 +278,8 @@ def add_pages(app: FastAPI, state) -> None:
                 rows.append(f"<h3><code>{e(method.upper())} {e(path)}</code></h3>"
                             f"<p>{e(op.get('summary', ''))}</p><ul>{params}</ul>")
         head = _header("API", "OpenAPI document: /api/openapi.json. Errors: 422 "
-                              "{\"detail\": message} for a user error, 404 unknown saved "
-                              "scenario, 413 body over the limit.")
+                              "{\"detail\": message, \"field\": parameter} for a user error, "
+                              "404 unknown saved scenario, 413 body over the limit.")
         return HTMLResponse(page("API", head + "".join(rows)))
 
 

@@ -17,8 +17,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from typing import Any
 from urllib.parse import urlsplit
+
+#: ASGI types (as in the ASGI spec; starlette names them the same).
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 #: Largest request body accepted [bytes].
 MAX_BODY_BYTES = 2**20
@@ -49,15 +57,15 @@ def host_only(value: str) -> str:
 class GuardMiddleware:
     """The guards above, as one pure ASGI middleware."""
 
-    def __init__(self, app, *, max_body_bytes: int = MAX_BODY_BYTES,
-                 allowed_hosts: Iterable[str] = LOOPBACK_HOSTS):
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int = MAX_BODY_BYTES,
+                 allowed_hosts: Iterable[str] = LOOPBACK_HOSTS) -> None:
         self.app = app
         self.max_body_bytes = int(max_body_bytes)
         hosts = {host_only(h) for h in allowed_hosts}
         self.any_host = "*" in hosts
         self.allowed_hosts = hosts
 
-    async def _reply(self, send, status: int, detail: str) -> None:
+    async def _reply(self, send: Send, status: int, detail: str) -> None:
         body = json.dumps({"detail": detail}).encode()
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"),
@@ -65,7 +73,7 @@ class GuardMiddleware:
                                 *SECURITY_HEADERS]})
         await send({"type": "http.response.body", "body": body})
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -110,14 +118,14 @@ class GuardMiddleware:
                     return
         replayed = False
 
-        async def replay():
+        async def replay() -> Message:
             nonlocal replayed
             if not replayed:
                 replayed = True
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
-        async def send_with_headers(msg):
+        async def send_with_headers(msg: Message) -> None:
             if msg["type"] == "http.response.start":
                 hs = list(msg.get("headers", []))
                 names = {k.lower() for k, _ in hs}

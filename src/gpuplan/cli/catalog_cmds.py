@@ -1,0 +1,78 @@
+"""``gpuplan catalog gpus|systems|models|clouds|regions``: what the catalog knows, with sources."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from gpuplan.cli.common import CatalogOpt, JsonOpt, emit_json, handle_errors, load_overlaid_catalog
+
+catalog_app = typer.Typer(help="What the catalog knows, with sources.", no_args_is_help=True)
+
+
+@catalog_app.command("gpus")
+@handle_errors
+def catalog_gpus(as_json: JsonOpt = False, catalog: CatalogOpt = None) -> None:
+    """Accelerators: memory, bandwidth, dense peaks, power, price — each with source and date."""
+    cat = load_overlaid_catalog(catalog)
+    if as_json:
+        emit_json({"accelerators": [a.model_dump() for a in cat.accelerators.values()]})
+        return
+    from gpuplan.report.catalog_tables import accelerators_table
+
+    accelerators_table(cat)
+
+
+@catalog_app.command("systems")
+@handle_errors
+def catalog_systems(as_json: JsonOpt = False, catalog: CatalogOpt = None) -> None:
+    """Systems (servers, racks): accelerators per node, power, NICs, price."""
+    cat = load_overlaid_catalog(catalog)
+    if as_json:
+        emit_json({"systems": [s.model_dump() for s in cat.systems.values()]})
+        return
+    from gpuplan.report.catalog_tables import systems_table
+
+    systems_table(cat)
+
+
+@catalog_app.command("clouds")
+@handle_errors
+def catalog_clouds(as_json: JsonOpt = False, catalog: CatalogOpt = None) -> None:
+    """Cloud GPU rental prices (USD per GPU-hour) with source and date."""
+    _section_listing("clouds", as_json, catalog)
+
+
+@catalog_app.command("regions")
+@handle_errors
+def catalog_regions(as_json: JsonOpt = False, catalog: CatalogOpt = None) -> None:
+    """Regions: electricity price, grid carbon intensity, export rules."""
+    _section_listing("regions", as_json, catalog)
+
+
+def _section_listing(section: str, as_json: bool, catalog: list[Path] | None) -> None:
+    cat = load_overlaid_catalog(catalog)
+    entries = [e.model_dump() for e in cat.section(section).values()]
+    if as_json:
+        emit_json({section: entries})
+        return
+    from gpuplan.report.catalog_tables import section_table
+
+    section_table(section, entries)
+
+
+@catalog_app.command("models")
+@handle_errors
+def catalog_models(as_json: JsonOpt = False, catalog: CatalogOpt = None) -> None:
+    """Models: parameters (total/active), layers, heads, KV bytes per token, config source."""
+    from gpuplan.report.model_summary import model_rows
+
+    cat = load_overlaid_catalog(catalog)
+    rows = model_rows(cat)
+    if as_json:
+        emit_json({"models": rows})
+        return
+    from gpuplan.report.catalog_tables import models_table
+
+    models_table(rows)
