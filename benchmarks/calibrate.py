@@ -22,7 +22,8 @@ from gpuplan.validation import validate
 
 OUT = Path(__file__).resolve().parent.parent / "src" / "gpuplan" / "demand" / "calibration.yaml"
 #: Published cases only; our own H100 device measurements stay held out as a check.
-CASES = Path(__file__).resolve().parent.parent / "src" / "gpuplan" / "validation" / "train_cases.yaml"
+CASES = (Path(__file__).resolve().parent.parent / "src" / "gpuplan" / "validation"
+         / "train_cases.yaml")
 GENERATIONS = {
     "ampere": ["a100-40gb", "a100-80gb"],
     "hopper": ["h100-sxm", "h100-pcie", "h200", "h800", "h20"],
@@ -65,7 +66,8 @@ def fit_serving(cat) -> dict:
                 if best is None or med < best[0]:
                     best = (med, float(eff), float(over), float(it), len(errs))
     med, eff, over, it, n = best
-    print(f"serving: kv_read_efficiency={eff:.2f}, decode_overhead_per_layer_s={over * 1e6:.0f} us, "
+    print(f"serving: kv_read_efficiency={eff:.2f}, "
+          f"decode_overhead_per_layer_s={over * 1e6:.0f} us, "
           f"overhead_per_iteration_s={it * 1e3:.0f} ms (median |log err| {med:.3f} on {n} cases)")
     return {"kv_read_efficiency": eff, "decode_overhead_per_layer_s": over,
             "overhead_per_iteration_s": it, "cases": n,

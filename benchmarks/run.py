@@ -141,7 +141,8 @@ def main() -> None:
         t0 = time.perf_counter()
         plan(s, catalog=cat, base_dir=ROOT / "examples")
         dt = time.perf_counter() - t0
-        print(f"{'plan flagship hyperscaler-20b-loan, ' + format(samples, ',') + ' MC samples':62s} "
+        label = f"plan flagship hyperscaler-20b-loan, {samples:,} MC samples"
+        print(f"{label:62s} "
               f"{dt:9.3f}  target {target}")
     t_cold_plan = cold(["plan", "examples/hyperscaler-20b-loan.yaml", "--json"], 3)
     print(f"{'cold: gpuplan plan examples/hyperscaler-20b-loan.yaml --json':62s} "
@@ -185,8 +186,8 @@ def layout_evaluations_per_s(cat) -> float:
     import numpy as np
 
     from gpuplan.demand.arch import arch_from_config
-    from gpuplan.demand.memory import training_memory
     from gpuplan.demand.hardware import hardware_for
+    from gpuplan.demand.memory import training_memory
     from gpuplan.demand.training import step_time
 
     m = cat.models["llama-3.1-405b"]

@@ -67,7 +67,7 @@ def _stage(module: str) -> int | None:
 
 def test_every_module_belongs_to_a_stage():
     unknown = [m for m in _modules() if m != "gpuplan" and _stage(m) is None]
-    assert not unknown, f"modules outside the stage map (add them to STAGES and the docs): {unknown}"
+    assert not unknown, f"modules outside the stage map (add them to STAGES and docs): {unknown}"
 
 
 def test_no_import_from_a_later_stage():

@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     from gpuplan.demand.recsys import RecsysResult
     from gpuplan.demand.serving import ServeResult
     from gpuplan.demand.training import TrainResult
-    from gpuplan.money.types import TcoResult
     from gpuplan.money.risk import RiskResult
+    from gpuplan.money.types import TcoResult
     from gpuplan.pipeline.buying import BudgetResult
     from gpuplan.pipeline.planner import PlanResult
     from gpuplan.validation import ValidationReport

@@ -20,7 +20,7 @@ from gpuplan.catalog import Catalog
 from gpuplan.errors import UserError
 from gpuplan.money._catalog import cost, get_catalog
 from gpuplan.money.region import region_entry, training_emissions_tco2e
-from gpuplan.money.runs import epoch_amortised_cost_usd, training_run_cost_usd
+from gpuplan.money.runs import epoch_amortised_cost_usd
 from gpuplan.units import DAYS_PER_YEAR
 
 CASES_FILE = Path(__file__).resolve().parent / "money_cases.yaml"
@@ -33,12 +33,6 @@ class _Case(BaseModel):
     published: float = Field(gt=0)
     citation: str
     notes: str = ""
-
-
-class RentalCase(_Case):
-    kind: Literal["rental_cost"]
-    gpu_hours: float = Field(gt=0)
-    cloud: str
 
 
 class EpochCase(_Case):
@@ -62,7 +56,7 @@ class EmissionsCase(_Case):
     region: str
 
 
-MoneyCase = Annotated[RentalCase | EpochCase | EmissionsCase, Field(discriminator="kind")]
+MoneyCase = Annotated[EpochCase | EmissionsCase, Field(discriminator="kind")]
 
 
 class MoneyCaseFile(BaseModel):
@@ -84,12 +78,8 @@ def load_money_cases(path: str | Path | None = None) -> list:
         raise UserError(f"{p}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
 
 
-def predict(case, cat: Catalog) -> float:
+def predict(case: EpochCase | EmissionsCase, cat: Catalog) -> float:
     """The model's value for one case [USD or t CO2e]."""
-    if case.kind == "rental_cost":
-        entry = cat.entry("clouds", case.cloud, "cloud")
-        return float(training_run_cost_usd(case.gpu_hours,
-                                           entry.on_demand_usd_per_gpu_hour.value))
     if case.kind == "epoch_amortised":
         years = (case.training_start - case.acquired).days / DAYS_PER_YEAR
         return epoch_amortised_cost_usd(
