@@ -117,3 +117,14 @@ def test_the_checker_sees_a_backward_import(tmp_path):
     p.write_text("def f():\n    from gpuplan.money import tco\n")
     assert "gpuplan.money" in _imports(p, "gpuplan.demand.x", False)
     assert _stage("gpuplan.money") > _stage("gpuplan.demand.x")
+
+
+def test_no_function_shares_its_module_name():
+    """Importing ``gpuplan.x.train`` must never hide a function ``train`` (no module tricks)."""
+    clash = []
+    for name, path in _modules().items():
+        stem = name.rsplit(".", 1)[-1]
+        tree = ast.parse(path.read_text())
+        clash += [f"{name}.{f.name}" for f in tree.body
+                  if isinstance(f, (ast.FunctionDef, ast.ClassDef)) and f.name == stem]
+    assert not clash, clash

@@ -16,6 +16,7 @@ from gpuplan.catalog import Catalog, load_catalog
 from gpuplan.cluster import ClusterResult
 from gpuplan.errors import UserError
 from gpuplan.money import Dist, RiskResult, TcoResult, check_purchase_allowed, npv, risk, tco
+from gpuplan.money.types import CostPerGpuHour, OwnSummary, RentSummary
 from gpuplan.pipeline.scenario import HardwareOption, Scenario, ServeWorkload
 from gpuplan.pipeline.workloads import OptionDemand, WorkloadDemand, demand
 from gpuplan.units import SECONDS_PER_YEAR, TOKENS_PER_MILLION, USD_PER_MUSD, W_PER_MW
@@ -52,7 +53,7 @@ class OptionResult(BaseModel):
     opex_usd_per_year_total: float
     facility_power_w: float
     gpus: int
-    cost_usd_per_gpu_hour: dict[str, Any]
+    cost_usd_per_gpu_hour: CostPerGpuHour
     hosted_api: HostedApiCost | None = None
 
     @field_serializer("tco", mode="wrap")
@@ -75,8 +76,8 @@ class PlanResult(BaseModel):
     best_option: str
     workloads: list[WorkloadDemand]
     cluster: ClusterResult
-    own: dict[str, Any]
-    rent: dict[str, Any]
+    own: OwnSummary
+    rent: RentSummary
     npv_usd: float
     breakeven_months: int | None
     risk: RiskResult
