@@ -20,9 +20,9 @@ IRR, discount factors), :mod:`~gpuplan.money.capex`, :mod:`~gpuplan.money.opex`,
 from gpuplan.money.cashflows import Simulation, simulate
 from gpuplan.money.cloud import default_rent_usd_per_gpu_hour, resolve_rent
 from gpuplan.money.finance import LoanTerms, irr, loan_schedule, npv, parse_loan, pmt
+from gpuplan.money.montecarlo import Dist, RiskResult, risk
 from gpuplan.money.owning import tco
 from gpuplan.money.region import check_purchase_allowed, training_emissions_tco2e
-from gpuplan.money.risk import Dist, RiskResult, risk
 from gpuplan.money.runs import (
     cost_usd_per_million_tokens,
     default_own_usd_per_gpu_hour,

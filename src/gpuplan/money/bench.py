@@ -15,7 +15,7 @@ TARGET_SECONDS = 1.0
 
 def bench_risk(n_samples: int = 100_000, repeats: int = 3,
                loan: bool = True) -> dict[str, float | int | bool]:
-    """Time :func:`gpuplan.money.risk.risk` on a 1,024 x H100 TCO [s]; best of ``repeats``.
+    """Time :func:`gpuplan.money.montecarlo.risk` on a 1,024 x H100 TCO [s]; best of ``repeats``.
 
     Parameters
     ----------
@@ -27,8 +27,8 @@ def bench_risk(n_samples: int = 100_000, repeats: int = 3,
         Finance the capex with the default loan (else a cash purchase).
     """
     from gpuplan.money.finance import LoanTerms
+    from gpuplan.money.montecarlo import risk
     from gpuplan.money.owning import tco
-    from gpuplan.money.risk import risk
 
     base = tco("h100-sxm", BENCH_GPUS, loan=LoanTerms() if loan else None)
     best = float("inf")

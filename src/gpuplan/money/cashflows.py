@@ -1,7 +1,7 @@
 """The vectorised monthly cash-flow model of owning versus renting.
 
 One model (:func:`simulate`) serves the single answer (:func:`gpuplan.money.tco`), the
-sensitivity tables and the Monte Carlo risk run (:mod:`gpuplan.money.risk`): every sampled
+sensitivity tables and the Monte Carlo risk run (:mod:`gpuplan.money.montecarlo`): every sampled
 input may be an array of samples, and the months are the last axis.
 
 Timeline (month t = 0 ... C + M; C construction months, M = 12 x years of operation)::

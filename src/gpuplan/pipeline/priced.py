@@ -9,7 +9,7 @@ knows no prices. These functions chain it to the money stage, so ``gpuplan train
 - :func:`priced_serve` — :func:`gpuplan.demand.serving.serve`, then
   :func:`gpuplan.money.serve_cost` (fleet cost per hour and per million output tokens);
 - :func:`tco_with_risk` — :func:`gpuplan.money.tco` and, when asked, its Monte Carlo
-  :func:`gpuplan.money.risk` (``gpuplan tco --json`` / ``GET /api/tco``).
+  :func:`gpuplan.money.montecarlo` (``gpuplan tco --json`` / ``GET /api/tco``).
 
 Prices the user did not give are the catalog's (:func:`default_prices`): the default cloud's
 on-demand rent and the levelised owned GPU-hour of a reference cluster.

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gpuplan.errors import UserError
 from gpuplan.money.finance import LoanTerms
-from gpuplan.money.risk import Dist
+from gpuplan.money.montecarlo import Dist
 from gpuplan.textfile import NoAliasSafeLoader, parse_yaml, read_user_text
 from gpuplan.units import MIB
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from gpuplan.demand.recsys import RecsysResult
     from gpuplan.demand.serving import ServeResult
     from gpuplan.demand.training import TrainResult
-    from gpuplan.money.risk import RiskResult
+    from gpuplan.money.montecarlo import RiskResult
     from gpuplan.money.types import TcoResult
     from gpuplan.pipeline.buying import BudgetResult
     from gpuplan.pipeline.planner import PlanResult
