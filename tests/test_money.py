@@ -730,3 +730,14 @@ def test_docs_worked_example(cat):
                 "maintenance": 0.1350, "staff": 0.1309, "insurance": 0.0310, "total": 1.6407}
     for k, v in expected.items():
         assert round(bd[k], 4) == pytest.approx(v, abs=1e-4), k
+
+
+def test_default_distributions_hold_a_utilisation_below_the_sampling_floor(cat):
+    """A lightly used cluster (utilisation 0.03) still gets valid risk priors (found by
+    schemathesis through /api/tco: the triangle's low end was above its mode)."""
+    from gpuplan.money.montecarlo import default_distributions
+
+    res = tco("h100-sxm", 64, utilisation=0.03, catalog=cat)
+    d = default_distributions(res.inputs)["utilisation"]
+    assert d.mode == pytest.approx(0.03)
+    assert d.low <= d.mode <= d.high

@@ -147,6 +147,10 @@ class RiskResult(BaseModel):
     notes: list[str]
 
 
+#: Floor of the sampled utilisation [fraction]; a base case below it is its own floor.
+MIN_SAMPLED_UTILISATION = 0.05
+
+
 def default_distributions(inp: TcoInputs) -> dict[str, Dist]:
     """The judgement defaults of the module docstring, centred on ``inp``."""
     u = inp.utilisation
@@ -159,7 +163,8 @@ def default_distributions(inp: TcoInputs) -> dict[str, Dist]:
         "cloud_price_multiplier": Dist(kind=T, low=0.60, mode=1.0, high=1.30),
         "cloud_price_change_per_year": Dist(kind=T, low=min(-0.30, g), mode=g, high=g + 0.10),
         "energy_price_multiplier": Dist(kind=T, low=0.80, mode=1.0, high=1.50),
-        "utilisation": Dist(kind=T, low=max(0.05, u - 0.2), mode=u, high=min(1.0, u + 0.15)),
+        "utilisation": Dist(kind=T, low=min(max(MIN_SAMPLED_UTILISATION, u - 0.2), u), mode=u,
+                            high=min(1.0, u + 0.15)),
         "useful_life_years": Dist(kind=T, low=min(2.0, life), mode=life, high=max(6.0, life)),
         "interest_rate_shift": Dist(kind=T, low=-0.01, mode=0.0, high=0.02),
         "failure_rate_per_year": Dist(kind=T, low=0.0, mode=f, high=min(1.0, f + 0.03)),
