@@ -9,6 +9,7 @@ Writes ``src/gpuplan/demand/calibration.yaml``. Run: ``.venv/bin/python benchmar
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import math
 import statistics
@@ -18,6 +19,8 @@ import numpy as np
 import yaml
 
 from gpuplan.catalog import load_catalog
+from gpuplan.demand.training.collectives import TIERS, fit_size_model
+from gpuplan.demand.training.fixed_layout import case_step_time
 from gpuplan.validation import validate
 
 OUT = Path(__file__).resolve().parent.parent / "src" / "gpuplan" / "demand" / "calibration.yaml"
@@ -38,44 +41,146 @@ def score(frac: float, gpus: set[str], cat) -> tuple[float, int]:
     return (statistics.median(errs) if errs else math.inf), len(errs)
 
 
-SERVE_CASES = CASES.parent / "serve_cases.yaml"
-KV_EFF_GRID = np.round(np.arange(0.50, 1.0001, 0.05), 2)
-OVERHEAD_GRID_S = np.array([5, 10, 20, 40, 60, 80]) * 1e-6
-ITERATION_GRID_S = np.array([0, 0.5, 1, 2, 3, 4]) * 1e-3  # physically plausible range only
+def fit_collectives() -> dict:
+    """Message-size model of the collectives, per tier, on the published nccl-tests curves.
 
-
-def fit_serving(cat) -> dict:
-    """Three global serving parameters on the published serving throughput cases.
-
-    The paged-attention KV read efficiency, the fixed per-layer time and the fixed per-iteration
-    time (scheduler, sampling), by grid
-    search minimising the median |log(predicted/published)| over every `output_tokens_per_s`
-    case of serve_cases.yaml (all accelerators together).
+    S½₀ (half-bandwidth size at 8 ranks), β (its growth with the group) and γ (curvature),
+    fitted globally per tier on ``demand/training/collective_cases.yaml``; see
+    :mod:`gpuplan.demand.training.collectives`. Leave-one-series-out error reported.
     """
-    best = None
-    for eff in KV_EFF_GRID:
-        for over in OVERHEAD_GRID_S:
-            for it in ITERATION_GRID_S:
-                rep = validate([SERVE_CASES], catalog=cat, only_kind={"serve"},
-                               serving={"kv_read_efficiency": float(eff),
-                                        "overhead_per_layer_s": float(over),
-                                        "overhead_per_iteration_s": float(it)})
-                errs = [abs(math.log(r.predicted / r.published)) for r in rep.cases
-                        if r.predicted and r.quantity == "output_tokens_per_s"]
-                med = statistics.median(errs)
-                if best is None or med < best[0]:
-                    best = (med, float(eff), float(over), float(it), len(errs))
-    med, eff, over, it, n = best
-    print(f"serving: kv_read_efficiency={eff:.2f}, "
-          f"decode_overhead_per_layer_s={over * 1e6:.0f} us, "
-          f"overhead_per_iteration_s={it * 1e3:.0f} ms (median |log err| {med:.3f} on {n} cases)")
-    return {"kv_read_efficiency": eff, "decode_overhead_per_layer_s": over,
-            "overhead_per_iteration_s": it, "cases": n,
-            "median_abs_log_error": round(med, 4),
-            "fitted_on": "src/gpuplan/validation/serve_cases.yaml (output_tokens_per_s cases)"}
+    out = {"fitted_on": "src/gpuplan/demand/training/collective_cases.yaml (busbw >= 1 MiB)"}
+    for tier in TIERS:
+        m = fit_size_model(tier)
+        print(f"collectives {tier}: S_half={m.half_bandwidth_bytes / 2**20:.1f} MiB at 8 ranks, "
+              f"beta={m.rank_exponent}, gamma={m.shape_exponent}; mean |log err| "
+              f"{m.mean_abs_log_error:.3f} (LOO {m.leave_one_series_out_mean_abs_log_error:.3f})"
+              f" on {m.points} points")
+        out[tier] = m.as_dict()
+    return out
+
+
+#: The ZeRO-3 training set: Narayanan et al. 2021, Table 2, DeepSpeed ZeRO-3 rows (TFLOP/s;
+#: the record also holds the PTD-P rows, told apart by their layout).
+ZERO3_RECORD = "narayanan2021-table2-zero3"
+ZERO3_MESSAGE_GRID = np.geomspace(5e7, 1e9, 14)  # from DeepSpeed's default prefetch bucket
+ZERO3_OVERLAP_GRID = np.round(np.arange(0.0, 1.0001, 0.05), 2)
+
+
+def _zero3_errors(path: Path, message: float, overlap: float, cat) -> list[float]:
+    from gpuplan.demand.hardware import calibration
+
+    calibration().setdefault("frameworks", {})["deepspeed"] = {
+        "zero3_message_params": float(message), "zero3_overlap_fraction": float(overlap)}
+    rep = validate([path], catalog=cat)
+    return [math.log(r.predicted / r.published) for r in rep.cases if r.predicted]
+
+
+def fit_zero3(cat) -> dict:
+    """DeepSpeed's ZeRO-3 parameters per collective and overlap share, fitted globally.
+
+    Grid search minimising the mean |log(predicted/published)| over the TFLOP/s rows of
+    Narayanan et al. 2021 Table 2 (ZeRO-3, 174.6B and 529.6B at three GPU counts each), with
+    leave-one-out errors. The step-time physics is :func:`steptime._zero3_exposed`.
+    """
+    import tempfile
+
+    data = yaml.safe_load(CASES.read_text(encoding="utf-8"))
+    rows = [c for c in data["cases"] if c.get("source_record") == ZERO3_RECORD
+            and "zero=3" in str(c.get("layout", "")) and c["quantity"] == "tflops_per_gpu"]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "zero3.yaml"
+        path.write_text(yaml.safe_dump({"schema_version": data["schema_version"],
+                                        "cases": rows}), encoding="utf-8")
+        grid = {(float(m), float(o)): _zero3_errors(path, m, o, cat)
+                for m in ZERO3_MESSAGE_GRID for o in ZERO3_OVERLAP_GRID}
+    def best(skip: int | None) -> tuple[float, float]:
+        return min(grid, key=lambda k: statistics.mean(
+            abs(e) for i, e in enumerate(grid[k]) if i != skip))
+    m, o = best(None)
+    errs = grid[(m, o)]
+    loo = [grid[best(i)][i] for i in range(len(rows))]
+    fitted = {"zero3_message_params": m, "zero3_overlap_fraction": o, "cases": len(rows),
+              "fitted_on": f"src/gpuplan/validation/train_cases.yaml ({ZERO3_RECORD}, "
+                           "tflops_per_gpu)",
+              "mean_abs_log_error": round(statistics.mean(map(abs, errs)), 4),
+              "worst_abs_log_error": round(max(map(abs, errs)), 4),
+              "leave_one_out_abs_log_errors": [round(abs(e), 4) for e in loo],
+              "relative_errors": [round(math.exp(e) - 1, 4) for e in errs],
+              "cases_ids": [r["id"] for r in rows]}
+    print(f"deepspeed ZeRO-3: {m:.3g} params per collective, overlap {o:.2f}; mean |log err| "
+          f"{fitted['mean_abs_log_error']:.3f}, LOO {statistics.mean(map(abs, loo)):.3f}")
+    return {"deepspeed": fitted}
+
+
+#: The eager training set: our own eager-PyTorch H100 step times (device_cases.yaml).
+DEVICE_CASES = CASES.parent / "device_cases.yaml"
+EAGER_FRAMEWORK = "pytorch-eager"
+EAGER_TRAFFIC_GRID = np.round(np.arange(3.0, 30.0001, 1.0), 2)
+EAGER_LAYER_OVERHEAD_GRID_S = np.round(np.arange(0.0, 2.0001e-3, 0.1e-3), 6)
+
+
+def fit_eager(cat) -> dict:
+    """Elementwise HBM traffic per stored activation byte of eager PyTorch, fitted globally.
+
+    Grid search minimising the mean |log(predicted/measured)| of the step time over the eager
+    rows of ``validation/device_cases.yaml`` (GPT-2 124M-1.3B on one H100), each run at its
+    stated layout (:func:`gpuplan.demand.training.fixed_layout.case_step_time`), with
+    leave-one-out errors; the torch.compile rows are the check (fused traffic, not fitted).
+    """
+    from gpuplan.demand.hardware import calibration
+
+    rows = [c for c in yaml.safe_load(DEVICE_CASES.read_text(encoding="utf-8"))["cases"]
+            if c["quantity"] == "step_time_s" and "eager" in str(c.get("framework", ""))]
+    fits = calibration().setdefault("frameworks", {})
+    grid = {}
+    for x in EAGER_TRAFFIC_GRID:
+        for o in EAGER_LAYER_OVERHEAD_GRID_S:
+            fits[EAGER_FRAMEWORK] = {"elementwise_traffic_per_activation_byte": float(x),
+                                     "layer_overhead_s": float(o)}
+            grid[(float(x), float(o))] = [
+                math.log(case_step_time(c, cat)["step_time_s"] / c["measured"]) for c in rows]
+    def best(skip: int | None) -> tuple[float, float]:
+        return min(grid, key=lambda k: statistics.mean(
+            abs(e) for i, e in enumerate(grid[k]) if i != skip))
+    x, o = best(None)
+    loo = [grid[best(i)][i] for i in range(len(rows))]
+    errs = grid[(x, o)]
+    print(f"{EAGER_FRAMEWORK}: elementwise traffic {x} B per activation byte, "
+          f"{o * 1e6:.0f} us per layer; mean |log err| {statistics.mean(map(abs, errs)):.3f}, "
+          f"LOO {statistics.mean(map(abs, loo)):.3f}")
+    x_err = (x, o)
+    return {"elementwise_traffic_per_activation_byte": x, "layer_overhead_s": o,
+            "cases": len(rows),
+            "fitted_on": "src/gpuplan/validation/device_cases.yaml (eager step_time_s rows)",
+            "mean_abs_log_error": round(statistics.mean(map(abs, grid[x_err])), 4),
+            "worst_abs_log_error": round(max(map(abs, grid[x_err])), 4),
+            "leave_one_out_abs_log_errors": [round(abs(e), 4) for e in loo],
+            "relative_errors": [round(math.exp(e) - 1, 4) for e in grid[x_err]],
+            "cases_ids": [c["id"] for c in rows]}
+
+
+def fit_frameworks(cat) -> dict:
+    """Every fitted framework setting (``frameworks:`` block)."""
+    return {**fit_zero3(cat), EAGER_FRAMEWORK: fit_eager(cat)}
+
+
+def _write(out: dict) -> None:
+    OUT.write_text("# Written by benchmarks/calibrate.py; do not edit by hand.\n"
+                   + yaml.safe_dump(out, sort_keys=False))
+    print(f"wrote {OUT}")
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=["collectives", "frameworks"], default=None,
+                        help="refit one block and keep the rest of calibration.yaml as it is")
+    only = parser.parse_args().only
+    if only is not None:
+        kept = yaml.safe_load(OUT.read_text(encoding="utf-8")) or {}
+        kept[only] = fit_collectives() if only == "collectives" \
+            else fit_frameworks(load_catalog())
+        _write(kept)
+        return
     cat = load_catalog()
     out = {"method": __doc__.strip().splitlines()[0], "fitted_on": "src/gpuplan/validation/"
            "train_cases.yaml (steady-state cases)", "date": dt.date.today().isoformat(),
@@ -93,10 +198,9 @@ def main() -> None:
         fitted.append(frac)
     out["default"] = {"training_mamf_fraction": float(round(statistics.mean(fitted), 2)),
                       "note": "mean of the fitted generations; used for accelerators without cases"}
-    out["serving"] = fit_serving(cat)
-    OUT.write_text("# Written by benchmarks/calibrate.py; do not edit by hand.\n"
-                   + yaml.safe_dump(out, sort_keys=False))
-    print(f"wrote {OUT}")
+    out["collectives"] = fit_collectives()
+    out["frameworks"] = fit_frameworks(cat)
+    _write(out)
 
 
 if __name__ == "__main__":

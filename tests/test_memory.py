@@ -135,3 +135,50 @@ def test_kv_grows_with_batch_and_context(arch_of, b, s):
                          context_tokens=s)
     assert m.kv_cache[1] > m.kv_cache[0]
     assert np.all(m.total > m.weights)
+
+
+# ---- issue 12: activation memory that matches practice ------------------------------------
+
+
+def test_gated_mlp_keeps_fc1_output_and_fc2_input(arch_of):
+    # A SwiGLU MLP with Megatron-Core's fused bias-SwiGLU keeps the fc1 output (gate + up, 2f)
+    # and the fc2 input (f): 3·s·b·f elements of 2 bytes; a GeLU MLP keeps 2·s·b·f (Korthikanti
+    # et al. 2022, Section 4.1: 16sbh of GeLU input and output at f = 4h).
+    a = arch_of("llama-3.1-8b")
+    kw = dict(seq_len=4096, mb=1, tp=1, sp=0, recompute=0)
+    base = activation_bytes_per_layer(a, **kw)
+    s, h, f = 4096, a.hidden_size, a.intermediate_size
+    attn = 2 * s * (a.num_heads * a.head_dim + 2 * a.num_kv_heads * a.head_dim
+                    + a.num_heads * a.v_head_dim)
+    lse = 4 * a.num_heads * s
+    assert base == pytest.approx(8 * s * h + attn + 6 * s * f + lse)
+
+
+def test_pipeline_in_flight_micro_batches():
+    # 1F1B (Korthikanti Section 4.2.3): the first rank holds p micro-batches of L/p layers;
+    # interleaved (v chunks): 2(p−1) + (v−1)p + 1 chunks of L/(p·v) layers = L·(1 + (p−1)/(p·v));
+    # never more than the m·v chunk forwards of a step.
+    kw = dict(seq_len=2048, mb=1, tp=8, sp=1, recompute=1, flash=False, dropout=True)
+    layer = float(activation_bytes_per_layer(GPT3, **kw))
+    one = training_activation_bytes(GPT3, pp=8, vpp=1, microbatches=64, **kw)
+    inter = training_activation_bytes(GPT3, pp=8, vpp=3, microbatches=64, **kw)
+    assert float(one) == pytest.approx(96 * layer, rel=0.02)
+    assert float(inter) == pytest.approx(96 * layer * (1 + 7 / 24), rel=0.02)
+    few = training_activation_bytes(GPT3, pp=8, vpp=3, microbatches=2, **kw)
+    assert float(few) == pytest.approx(2 * 12 * layer, rel=0.05)  # m·v chunks = 2 micro-batches
+
+
+def test_llama3_405b_tp8_pp16_8k_without_checkpointing_fits(arch_of):
+    # Llama Team 2024 (Llama 3 Herd) Section 3.3.2 and Table 4: 405B, 8K sequences, TP8 PP16
+    # DP64/128 on 80 GB H100 without activation checkpointing. 126 layers: 7 on the first
+    # stage (most micro-batches in flight), 8 on the next.
+    a = arch_of("llama-3.1-405b")
+    h100_bytes = 80 * 2**30
+    for dp, m in ((64, 32), (128, 16)):
+        mem = training_memory(a, seq_len=8192, mb=1, tp=8, pp=16, dp=dp, cp=1, zero=1,
+                              recompute=0, vpp=1, microbatches=m)
+        assert float(mem.total) < h100_bytes, (dp, float(mem.total) / 1e9)
+    # the same layout with 2 micro-batches per sequence chunk in flight (mb=2) does not fit
+    big = training_memory(a, seq_len=8192, mb=2, tp=8, pp=16, dp=64, cp=1, zero=1,
+                          recompute=0, vpp=1, microbatches=16)
+    assert float(big.total) > h100_bytes

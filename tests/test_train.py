@@ -198,3 +198,216 @@ def test_train_cli_error_exit_2():
     r = CliRunner().invoke(app, ["train", "llama-3.1-8b", "--gpu", "h100-sxm", "--gpus", "0",
                                  "--tokens", "1e11"])
     assert r.exit_code == 2 and "--gpus" in r.stderr
+
+
+# ---- issue 12: batch size as a decision, search reaching published layouts ----------------
+
+from gpuplan.demand.training.batch import (  # noqa: E402
+    MIN_BATCH_TOKENS_PER_GPU,
+    check_ramp,
+    choose_global_batch_tokens,
+    microbatch_warning,
+    parse_ramp,
+    size_batch_tokens,
+)
+
+MI = 2**20
+
+
+@pytest.mark.parametrize("params,expected_tokens", [
+    (125e6, 0.5 * MI),   # GPT-3 Small: 0.5M tokens (Brown et al. 2020, Table 2.1)
+    (1.3e9, 1 * MI),     # GPT-3 XL: 1M tokens (ibid.)
+    (13e9, 2 * MI),      # GPT-3 13B: 2M tokens (ibid.)
+    (70e9, 4 * MI),      # Llama 2 70B: 4M tokens (Touvron et al. 2023, Section 2.2)
+    (405e9, 16 * MI),    # Llama 3 405B: 16M tokens (Llama Team 2024, Section 3.4.1)
+])
+def test_batch_rule_hits_published_batches(params, expected_tokens):
+    assert size_batch_tokens(params) == pytest.approx(expected_tokens, rel=1e-9)
+
+
+def test_batch_rule_grows_with_the_cluster():
+    # Llama 3 405B Table 4: 16M tokens on 16,384 GPUs = 1,024 tokens per GPU
+    assert MIN_BATCH_TOKENS_PER_GPU == 1024
+    b_small, rule_small = choose_global_batch_tokens(8e9, 64)
+    b_big, rule_big = choose_global_batch_tokens(8e9, 16384)
+    assert b_small == pytest.approx(size_batch_tokens(8e9))
+    assert b_big == pytest.approx(16 * MI) and "per GPU" in rule_big
+    assert "GPT-3" in rule_small
+    # never smaller with more GPUs or a larger model
+    assert choose_global_batch_tokens(8e9, 4096)[0] <= b_big
+    assert size_batch_tokens(175e9) >= size_batch_tokens(70e9)
+
+
+def test_default_batch_is_chosen_and_shown():
+    r = train("llama-3.1-405b", "h100-sxm", 16384, 15.6e12, seq_len=8192, failures=False)
+    assert r.global_batch_tokens == 16 * MI
+    assert any("global batch 16.0M tokens chosen" in n for n in r.notes)
+
+
+def test_batch_ramp_llama3():
+    # Llama 3 Section 3.4.1: 4M tokens until 252M tokens, 8M until 2.87T, then 16M.
+    ramp = parse_ramp("252e6:4194304,2.87e12:8388608,0:16777216")
+    stages = check_ramp(ramp, 15.6e12)
+    assert [b for _, b in stages] == [4 * MI, 8 * MI, 16 * MI]
+    assert sum(t for t, _ in stages) == pytest.approx(15.6e12)
+    assert stages[0][0] == pytest.approx(252e6)
+    r = train("llama-3.1-405b", "h100-sxm", 16384, 15.6e12, seq_len=8192, failures=False,
+              batch_ramp=ramp)
+    assert [s.global_batch_tokens for s in r.batch_stages] == [4 * MI, 8 * MI, 16 * MI]
+    assert r.steps == sum(s.steps for s in r.batch_stages)
+    fixed = train("llama-3.1-405b", "h100-sxm", 16384, 15.6e12, seq_len=8192, failures=False,
+                  global_batch_tokens=16 * MI)
+    # smaller early batches run less efficiently: the ramp never makes the run shorter
+    assert r.ideal_wall_days >= fixed.ideal_wall_days * (1 - 1e-9)
+    with pytest.raises(UserError) as e:
+        check_ramp([(1e9, 4 * MI), (5e8, 8 * MI)], 1e12)
+    assert e.value.field == "batch_ramp"
+    with pytest.raises(UserError):
+        parse_ramp("4M")
+
+
+def test_microbatch_warning():
+    assert microbatch_warning(16, 16) is not None  # 16 < 2·16
+    assert microbatch_warning(32, 16) is None
+    assert microbatch_warning(1, 1) is None  # no pipeline, no bubble
+
+
+def test_llama3_table4_layouts_feasible():
+    # Llama Team 2024, Table 4: TP8 CP1 PP16 DP64 / DP128 (8K sequences, 16M tokens) and
+    # TP8 CP16 PP16 DP8 (128K sequences); Section 3.3.2: no activation checkpointing at 8K.
+    # 126 layers on 16 stages: interleaving is allowed although 16·vpp does not divide 126.
+    for gpus, lay, seq in ((8192, "tp=8,pp=16,dp=64,cp=1,recompute=none", 8192),
+                           (16384, "tp=8,pp=16,dp=128,cp=1,recompute=none", 8192),
+                           (16384, "tp=8,pp=16,dp=8,cp=16,recompute=none", 131072)):
+        r = train("llama-3.1-405b", "h100-sxm", gpus, 1e12, seq_len=seq, failures=False,
+                  global_batch_tokens=16 * MI, layout=lay)
+        assert r.memory_per_gpu_bytes <= r.gpu_memory_bytes
+        assert r.layout.recompute == "none"
+    r = train("llama-3.1-405b", "h100-sxm", 16384, 1e12, seq_len=8192, failures=False,
+              global_batch_tokens=16 * MI, layout="tp=8,pp=16,cp=1")
+    assert r.layout.vpp > 1 and 16 * r.layout.vpp <= 126
+
+
+def test_unfitting_layout_names_largest_term_and_nearest_fit():
+    with pytest.raises(UserError) as e:
+        train("llama-3.1-405b", "h100-sxm", 8192, 1e12, seq_len=8192, failures=False,
+              global_batch_tokens=16 * MI, layout="tp=8,pp=8,dp=128,cp=1,recompute=none,mb=2")
+    msg = str(e.value)
+    assert e.value.field == "layout" and msg.startswith("layout ")
+    assert "\n" not in msg
+    assert "largest term activations" in msg and "nearest layout that fits: " in msg
+    near = msg.split("nearest layout that fits: ")[1]
+    assert near.startswith("tp=") and "GB per GPU" in near
+
+
+# ---- issue 12: run phases ------------------------------------------------------------------
+
+from gpuplan.demand.training import Phase, parse_phases  # noqa: E402
+from gpuplan.demand.training.phases import FORWARD_SHARE_OF_TRAINING_FLOPS  # noqa: E402
+
+
+def test_run_phases_sum_and_keep_keys():
+    # Llama Team 2024 Section 3.4: pre-training at 8K, then long-context pre-training at up to
+    # 128K (context parallel, Table 4 row 3), then annealing.
+    ph = [Phase("pre-training", "pretrain", 1e11, seq_len=8192, global_batch_tokens=16 * MI),
+          Phase("long context", "long_context", 1e10, seq_len=131072,
+                global_batch_tokens=16 * MI, layout="tp=8,pp=16,cp=16")]
+    r = train("llama-3.1-405b", "h100-sxm", 16384, 1.0, phases=ph, failures=False)
+    assert [p.name for p in r.phases] == ["pre-training", "long context"]
+    assert r.tokens == pytest.approx(1.1e11)
+    assert r.gpu_hours == pytest.approx(sum(p.gpu_hours for p in r.phases))
+    assert r.wall_days == pytest.approx(sum(p.wall_days for p in r.phases))
+    assert r.phases[1].layout.cp == 16 and r.phases[1].seq_len == 131072
+    single = train("llama-3.1-405b", "h100-sxm", 16384, 1e11, seq_len=8192,
+                   global_batch_tokens=16 * MI, failures=False)
+    assert r.phases[0].gpu_hours == pytest.approx(single.gpu_hours)
+    assert TrainResult.model_validate(r.model_dump()).model_dump() == r.model_dump()
+
+
+def test_distillation_adds_teacher_forward():
+    # Llama 3.2 model card: 1B/3B trained on logits of Llama 3.1 8B/70B. The teacher's forward
+    # is 1/3 of its 6N training FLOPs per token (PaLM Appendix B).
+    from gpuplan.catalog import load_catalog
+    from gpuplan.demand.arch import arch_from_config
+    from gpuplan.demand.training import model_flops_per_token
+
+    cat = load_catalog()
+    plain = train("llama-3.1-8b", "h100-sxm", 64, 1e10, seq_len=8192, failures=False)
+    r = train("llama-3.1-8b", "h100-sxm", 64, 1.0, failures=False, phases=[
+        Phase("distill", "distill", 1e10, seq_len=8192, teacher="llama-3.1-70b")])
+    share = r.phases[0].teacher_forward_share
+    name, cfg, _ = cat.model("llama-3.1-70b")
+    t_fwd = model_flops_per_token(arch_from_config(cfg, name), 8192) \
+        * FORWARD_SHARE_OF_TRAINING_FLOPS
+    assert share == pytest.approx(t_fwd / (plain.hfu / plain.mfu * plain.model_flops_per_token))
+    assert 2 < share < 5  # a 70B teacher's forward is several times an 8B student's step
+    assert r.gpu_hours == pytest.approx(plain.gpu_hours * (1 + share))
+
+
+def test_parse_phases_errors():
+    assert parse_phases([{"kind": "anneal", "tokens": 4e7}])[0].name == "anneal"
+    for bad in ([], [{"kind": "rl", "tokens": 1e9}], [{"kind": "pretrain"}],
+                [{"kind": "pretrain", "tokens": 1e9, "foo": 1}]):
+        with pytest.raises(UserError) as e:
+            parse_phases(bad)
+        assert e.value.field == "phases" and str(e.value).startswith("phases")
+
+
+def test_train_cli_phases_and_ramp(tmp_path):
+    p = tmp_path / "phases.yaml"
+    p.write_text("phases:\n- {name: pre, kind: pretrain, tokens: 1.0e+10, seq_len: 4096}\n"
+                 "- {name: anneal, kind: anneal, tokens: 1.0e+9, seq_len: 4096}\n")
+    r = CliRunner().invoke(app, ["train", "llama-3.1-8b", "--gpu", "h100-sxm", "--gpus", "64",
+                                 "--tokens", "1", "--phases", str(p), "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert [x["name"] for x in d["phases"]] == ["pre", "anneal"] and d["tokens"] == 1.1e10
+    r = CliRunner().invoke(app, ["train", "llama-3.1-8b", "--gpu", "h100-sxm", "--gpus", "64",
+                                 "--tokens", "1e10", "--batch-ramp", "1e9:1048576,0:4194304",
+                                 "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    got = [x["global_batch_tokens"] for x in d["batch_stages"]]
+    # each stage's batch is met to within the search's rounding to whole micro-batches (10 %)
+    assert got[0] == pytest.approx(MI, rel=0.1) and got[1] == pytest.approx(4 * MI, rel=0.1)
+    r = CliRunner().invoke(app, ["train", "llama-3.1-8b", "--gpu", "h100-sxm", "--gpus", "64",
+                                 "--tokens", "1e10", "--batch-ramp", "oops"])
+    assert r.exit_code == 2 and "--batch-ramp" in r.stderr
+
+
+def test_reference_layout_of_the_published_kind():
+    # Issue 12: for 70B on 1,024 H100 and 405B on 16,384 H100 the JSON either picks a layout of
+    # the kind published runs use (TP8 in the node, CP1 at 8K, distributed optimizer; Llama 3
+    # Table 4, Megatron-LM) or says with figures why its choice beats the best such layout.
+    for model, gpus in (("llama-3.1-70b", 1024), ("llama-3.1-405b", 16384)):
+        r = train(model, "h100-sxm", gpus, 1e12, seq_len=8192, failures=False,
+                  global_batch_tokens=16 * MI if gpus > 4096 else None)
+        ref = r.reference
+        assert ref is not None
+        assert ref.layout.tp == 8 and ref.layout.cp == 1 and ref.layout.zero <= 1
+        assert ref.step_time_s >= r.step_time_s * (1 - 1e-12)
+        assert ref.chosen_speedup == pytest.approx(ref.step_time_s / r.step_time_s - 1)
+        if ref.chosen_speedup > 0:
+            assert " s vs " in ref.why
+
+
+def test_planned_interruptions_cost_a_restart_each():
+    # Llama Team 2024 Section 3.3.4: 47 planned interruptions in a 54-day snapshot; each costs
+    # the restart time and no lost work.
+    from gpuplan.catalog import load_catalog
+    from gpuplan.demand.training.checkpointing import (
+        PLANNED_INTERRUPTIONS_PER_JOB_HOUR,
+        goodput,
+        job_goodput,
+    )
+
+    per_hour = 47 / (54 * 24)  # 47 planned stops in 54 days
+    assert per_hour == pytest.approx(PLANNED_INTERRUPTIONS_PER_JOB_HOUR)
+    rel = load_catalog().reliability["default"]
+    g = job_goodput(16384, 5.7e12, rel)
+    delta = 5.7e12 / (16384 * rel.checkpoint_write_bytes_per_s_per_gpu.value)
+    unplanned = float(goodput(16384, rel.interruptions_per_gpu_hour.value, delta,
+                              rel.restart_s.value)["goodput"])
+    lost = PLANNED_INTERRUPTIONS_PER_JOB_HOUR * rel.restart_s.value / 3600
+    assert g.goodput == pytest.approx(unplanned * (1 - lost))
+    assert g.goodput < unplanned

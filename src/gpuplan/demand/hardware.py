@@ -14,7 +14,7 @@ References
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from gpuplan.catalog import Catalog
 from gpuplan.catalog.schema import Accelerator, System
 from gpuplan.catalog.systems import pick_system
 from gpuplan.demand.arch import FLOPS_PER_MAC
-from gpuplan.demand.comms import LinkParams, link_params
+from gpuplan.demand.comms import LinkParams, link_params, with_size_model
 from gpuplan.demand.memory import ACT_BYTES
 from gpuplan.errors import UserError
 
@@ -75,6 +75,10 @@ class Hardware:
         Typical power of one node while training [W].
     compute_units : int or None
         Streaming multiprocessors / compute units (for wave quantisation); None if unknown.
+    attention_flops_per_s : float or None
+        Achievable matmul rate of the attention core [FLOP/s]: FlashAttention runs in bf16/fp16
+        even when the GEMMs run in FP8 (the bf16 peak × its calibrated efficiency); None: the
+        GEMM rate ``peak_flops_per_s · matmul_efficiency``.
     """
 
     peak_flops_per_s: float
@@ -87,6 +91,7 @@ class Hardware:
     gpus_per_node: int
     node_power_w: float
     compute_units: int | None = None
+    attention_flops_per_s: float | None = None
 
 
 @lru_cache(maxsize=1)
@@ -164,21 +169,51 @@ def hardware_for(cat: Catalog, acc: Accelerator, dtype: str, system: System | No
     domain = int(acc.scale_up_domain_size.value) if acc.scale_up_domain_size else 1
     gpn, node_w = _node(cat, acc, domain, system)
     fraction = mamf_fraction if mamf_fraction is not None else training_mamf_fraction(acc.id)
+    gemm_eff = (eff.value if eff else DEFAULT_MATMUL_EFFICIENCY) * fraction
+    attention_rate = None
+    if dtype not in HALF_PRECISION_STAND_IN:  # attention in bf16, never faster than the GEMMs
+        half_eff = acc.matmul_efficiency.get("bf16") or acc.matmul_efficiency.get("fp16")
+        attention_rate = min(acc.peak("bf16") * (half_eff.value if half_eff
+                                                 else DEFAULT_MATMUL_EFFICIENCY) * fraction,
+                             peak * gemm_eff)
     return Hardware(
         peak_flops_per_s=peak,
-        matmul_efficiency=(eff.value if eff else DEFAULT_MATMUL_EFFICIENCY) * fraction,
+        matmul_efficiency=gemm_eff,
         hbm_bytes_per_s=acc.hbm_bandwidth_bytes_per_s.value * hbm_eff,
         memory_bytes=acc.memory_bytes.value,
         domain=domain,
         up=link_params(acc, cat.fabric_for(acc.id, "scale_up"), "scale_up"),
         out=link_params(acc, cat.fabric_for(acc.id, "scale_out"), "scale_out"),
         gpus_per_node=gpn, node_power_w=node_w,
-        compute_units=int(acc.compute_units.value) if acc.compute_units else None)
+        compute_units=int(acc.compute_units.value) if acc.compute_units else None,
+        attention_flops_per_s=attention_rate)
+
+
+def with_collective_size_model(hw: Hardware) -> Hardware:
+    """``hw`` with the fitted message-size model of both fabric tiers (calibration.yaml).
+
+    Parameters
+    ----------
+    hw : Hardware
+        The accelerator as :func:`hardware_for` builds it (plateau bus bandwidths only).
+
+    Notes
+    -----
+    The ``collectives:`` block of ``calibration.yaml`` holds S½₀, n₀, β and γ per tier, fitted
+    by ``benchmarks/calibrate.py`` on published nccl-tests curves (see
+    :mod:`gpuplan.demand.comms`). Without the block ``hw`` is returned unchanged.
+    """
+    fitted = calibration().get("collectives", {})
+    if not fitted:
+        return hw
+    return replace(hw, up=with_size_model(hw.up, fitted.get("scale_up")),
+                   out=with_size_model(hw.out, fitted.get("scale_out")))
 
 
 def gemm_time_s(m: npt.ArrayLike, k: npt.ArrayLike, n: npt.ArrayLike, peak_flops_per_s: float,
                 matmul_efficiency: float, hbm_bytes_per_s: float,
-                bytes_per_element: float = ACT_BYTES) -> np.ndarray:
+                bytes_per_element: float = ACT_BYTES, compute_units: int | None = None
+                ) -> np.ndarray:
     """Roofline time of an ``m×k @ k×n`` matmul [s] [1]_.
 
     Parameters
@@ -193,16 +228,23 @@ def gemm_time_s(m: npt.ArrayLike, k: npt.ArrayLike, n: npt.ArrayLike, peak_flops
         Achievable HBM bandwidth [bytes/s].
     bytes_per_element : float
         Storage per element of the operands and result [bytes].
+    compute_units : int, optional
+        SMs / compute units: when given, the compute time is divided by
+        :func:`wave_efficiency` of the ``m × n`` output (default None: no wave quantisation,
+        as serving calls it).
 
     Notes
     -----
-    ``max(2mkn / (peak·η), b·(mk + kn + mn) / BW_hbm)``; η is the measured maximum achievable
-    matmul fraction (MAMF) of the dtype.
+    ``max(2mkn / (peak·η·w), b·(mk + kn + mn) / BW_hbm)``; η is the measured maximum achievable
+    matmul fraction (MAMF) of the dtype, ``w`` the wave efficiency (1 without ``compute_units``).
+    MAMF is measured on large shapes, where ``w`` ≈ 1.
     """
     m, k, n = (np.asarray(x, dtype=float) for x in (m, k, n))
     flops = FLOPS_PER_MAC * m * k * n
     traffic = bytes_per_element * (m * k + k * n + m * n)
-    return np.maximum(flops / (peak_flops_per_s * matmul_efficiency), traffic / hbm_bytes_per_s)
+    waves = wave_efficiency(m, n, compute_units) if compute_units else 1.0
+    return np.maximum(flops / (peak_flops_per_s * matmul_efficiency * waves),
+                      traffic / hbm_bytes_per_s)
 
 
 def wave_efficiency(m: npt.ArrayLike, n: npt.ArrayLike, compute_units: int | None) -> np.ndarray:
@@ -228,6 +270,6 @@ def wave_efficiency(m: npt.ArrayLike, n: npt.ArrayLike, compute_units: int | Non
     return np.asarray(tiles / (np.ceil(tiles / compute_units) * compute_units))
 
 
-__all__ = ["Hardware", "hardware_for", "calibration", "training_mamf_fraction", "gemm_time_s",
-           "wave_efficiency", "CALIBRATION_FILE", "DEFAULT_MATMUL_EFFICIENCY",
-           "DEFAULT_HBM_EFFICIENCY"]
+__all__ = ["Hardware", "hardware_for", "with_collective_size_model", "calibration",
+           "training_mamf_fraction", "gemm_time_s", "wave_efficiency", "CALIBRATION_FILE",
+           "DEFAULT_MATMUL_EFFICIENCY", "DEFAULT_HBM_EFFICIENCY"]

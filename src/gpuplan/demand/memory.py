@@ -89,6 +89,12 @@ ALLOCATOR_FRAGMENTATION = 0.10
 #: max_num_batched_tokens with chunked prefill).
 DEFAULT_PREFILL_CHUNK_TOKENS = 8192
 
+#: MLP tensors kept for the backward, in units of s·b·f elements [2]_: a plain GeLU MLP keeps
+#: the GeLU input and output (2); a gated (SwiGLU) MLP keeps the fc1 output (gate and up, 2f)
+#: and the fc2 input (f), 3 in all, as Megatron-Core's fused bias-SwiGLU saves only its input
+#: and recomputes the activation in the backward (megatron/core/fusions/fused_bias_swiglu.py).
+PLAIN_MLP_STORED_WIDTHS = 2
+GATED_MLP_STORED_WIDTHS = 3
 RECOMPUTE_CODES = {"none": 0, "selective": 1, "full": 2}
 #: Recompute codes from which the attention core (selective) or the whole forward (full) reruns.
 SELECTIVE_RECOMPUTE = RECOMPUTE_CODES["selective"]
@@ -268,7 +274,8 @@ def activation_bytes_per_layer(arch: Arch, *, seq_len: ArrayLike, mb: ArrayLike,
     * replicated over TP unless sequence-parallel: the two norm inputs ``4sbh``, the QKV and MLP
       inputs ``4sbh``, and with dropout two masks ``2sbh`` (= their ``10sbh``);
     * split over TP: Q ``2sb·a·d``, K and V ``4sb·k·d``, the output-projection input ``2sb·a·d_v``,
-      the MLP (``4sbf`` plain: GeLU input and output; ``8sbf`` gated), and without FlashAttention
+      the MLP (``4sbf`` plain: GeLU input and output; ``6sbf`` gated: fc1 output and fc2
+      input, the fused SwiGLU recomputing its activation), and without FlashAttention
       the scores ``2as²b`` (+ ``3as²b`` with attention dropout) (= their ``24sbh + 5as²b`` for MHA,
       f = 4h, dropout);
     * selective recompute drops the ``as²`` terms; full recompute keeps ``2sbh`` per layer.
@@ -287,7 +294,7 @@ def activation_bytes_per_layer(arch: Arch, *, seq_len: ArrayLike, mb: ArrayLike,
         rep = rep + ACT_BYTES * sb * (arch.q_lora_rank + arch.kv_lora_rank + arch.qk_rope_head_dim)
     attn = ACT_BYTES * sb * (a * d + 2 * k * d + a * dv) if not arch.is_mla else \
         ACT_BYTES * sb * (2 * a * d + 2 * a * dv)
-    per_f = (8 if arch.gated_mlp else 4) * ACT_BYTES / 2
+    per_f = (GATED_MLP_STORED_WIDTHS if arch.gated_mlp else PLAIN_MLP_STORED_WIDTHS) * ACT_BYTES
     if moe_layer:
         mlp = per_f * sb * (arch.experts_per_token * arch.moe_intermediate_size
                             + arch.num_shared_experts * arch.shared_intermediate_size)
@@ -311,25 +318,43 @@ def _layers_per_stage(arch: Arch, pp: ArrayLike) -> np.ndarray:
     return np.ceil(arch.num_layers / _a(pp))
 
 
+def _chunks_in_flight(pp: np.ndarray, vpp: np.ndarray, m: np.ndarray, rank: np.ndarray
+                      ) -> np.ndarray:
+    """Micro-batch × model-chunk activations a pipeline rank holds at its peak.
+
+    Notes
+    -----
+    1F1B: rank ``r`` of ``p`` runs ``p − r − 1`` warm-up forwards before its first backward,
+    so it holds ``p − r`` micro-batches [2]_ (Section 4.2.3). Interleaved (``v`` chunks per
+    rank): ``2(p − r − 1) + (v − 1)·p + 1`` chunk forwards (Megatron-LM's
+    ``get_num_warmup_microbatches`` + 1), i.e. for ``r = 0`` the factor ``1 + (p−1)/(p·v)``
+    of [2]_. Never more than the ``m·v`` chunk forwards of the step.
+    """
+    one_f_one_b = pp - rank
+    interleaved = 2 * (pp - rank - 1) + (vpp - 1) * pp + 1
+    return np.minimum(np.where(vpp > 1, interleaved, one_f_one_b), m * vpp)
+
+
 def training_activation_bytes(arch: Arch, *, seq_len: ArrayLike, mb: ArrayLike, tp: ArrayLike = 1,
                               pp: ArrayLike = 1, cp: ArrayLike = 1, sp: ArrayLike = 1,
                               recompute: ArrayLike = 0, vpp: ArrayLike = 1,
                               microbatches: ArrayLike | None = None, flash: bool = True,
                               dropout: bool = False) -> np.ndarray:
-    """Peak activation memory on the busiest pipeline stage [bytes].
+    """Peak activation memory on the busiest pipeline rank [bytes].
 
     Notes
     -----
-    1F1B keeps ``min(p, m)`` micro-batches in flight on the first stage, each over ``L/p`` layers;
-    the interleaved schedule multiplies this by ``1 + (p−1)/(p·v)`` [2]_ (Section 4.2.3). Full
-    recompute adds one layer's full activations as the backward working set. The first stage adds
-    the embedding output ``2sbh/t``; the last adds the fp32 logits ``4sbV/t`` and the final-norm
-    input; with one stage both are on the same rank.
+    Each rank holds :func:`_chunks_in_flight` chunks of ``L/(p·v)`` layers' activations. With
+    ``L`` not a multiple of ``p`` the stages are uneven and, as Llama 3 did (Llama Team 2024,
+    Section 3.3.2: one layer fewer on the first and last stages), the layers short of an even
+    split come off the first stage and then the last, so the first rank (most in flight) holds
+    ``ceil(L/p) − 1`` layers and the second ``ceil(L/p)``; the peak is the largest of the first
+    rank (plus the embedding output ``2sbh/t``), the second, and the last (plus the fp32 logits
+    ``4sbV/t`` and the final-norm input). Full recompute adds one layer's full activations as
+    the backward working set. With one stage everything is on the same rank.
     """
     pp, vpp = _a(pp), _a(vpp)
     m = pp if microbatches is None else _a(microbatches)
-    in_flight = np.minimum(pp, m)
-    interleave = np.where(vpp > 1, 1 + (pp - 1) / (pp * vpp), 1.0)
     per_layer = functools.partial(activation_bytes_per_layer, arch, seq_len=seq_len, mb=mb,
                                   tp=tp, cp=cp, sp=sp, flash=flash, dropout=dropout)
     frac_moe = arch.num_moe_layers / arch.num_layers
@@ -341,16 +366,22 @@ def training_activation_bytes(arch: Arch, *, seq_len: ArrayLike, mb: ArrayLike, 
     else:
         work_moe = per_layer(recompute=0)
     lps = _layers_per_stage(arch, pp)
-    stack = layer * lps * in_flight * interleave
+    short = pp * lps - arch.num_layers  # layers short of an even split
+    first_layers = np.where(short >= 1, lps - 1, lps)
+    last_layers = np.where(short >= 2, lps - 1, lps)
     working = np.where(_a(recompute) >= FULL_RECOMPUTE, work_moe, 0.0)
     s = _a(seq_len) / _a(cp)
     sb = s * _a(mb)
     t = _a(tp)
     emb = ACT_BYTES * sb * arch.hidden_size / np.where(_a(sp) > 0, t, 1.0)
     logits = LOGIT_BYTES * sb * arch.vocab_size / t + ACT_BYTES * sb * arch.hidden_size
-    first = stack + working + emb
-    last = layer * lps * interleave + working + logits
-    return np.where(pp > 1, np.maximum(first, last), stack + working + emb + logits)
+    zero = np.zeros_like(pp)
+    first = layer * first_layers * _chunks_in_flight(pp, vpp, m, zero) / vpp + working + emb
+    second = layer * lps * _chunks_in_flight(pp, vpp, m, np.minimum(zero + 1, pp - 1)) / vpp \
+        + working
+    last = layer * last_layers * _chunks_in_flight(pp, vpp, m, pp - 1) / vpp + working + logits
+    single = layer * lps + working + emb + logits
+    return np.where(pp > 1, np.maximum(np.maximum(first, second), last), single)
 
 
 def training_memory(arch: Arch, *, mode: str = "train", seq_len: ArrayLike, mb: ArrayLike = 1,

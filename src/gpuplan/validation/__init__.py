@@ -28,7 +28,12 @@ from gpuplan.validation.serving import (
     predict_decode,
     predict_serve,
 )
-from gpuplan.validation.training import STEADY_QUANTITIES, Case, predict_train
+from gpuplan.validation.training import (
+    STEADY_QUANTITIES,
+    Case,
+    predict_train,
+    search_alternative,
+)
 
 CASES_DIR = Path(__file__).parent
 DEFAULT_CASE_FILES = ("train_cases.yaml", "device_cases.yaml", "serve_cases.yaml")
@@ -57,6 +62,12 @@ class CaseResult(BaseModel):
     layout: str | None = None
     assumptions: list[str] = []
     skipped: str | None = None
+    headline: bool = True
+    reason: str | None = None
+    framework: str | None = None
+    convention: str | None = None
+    search_layout: str | None = None
+    search_speedup: float | None = None
 
 
 class Summary(BaseModel):
@@ -71,12 +82,18 @@ class Summary(BaseModel):
 
 
 class ValidationReport(BaseModel):
-    """What ``gpuplan validate --json`` prints."""
+    """What ``gpuplan validate --json`` prints.
+
+    ``summary`` is over headline rows only (``headline: true``); ``training`` is the one line of
+    every headline training row together; ``excluded`` counts the rows kept out, with reasons.
+    """
 
     model_config = ConfigDict(extra="forbid")
     cases: list[CaseResult]
     summary: list[Summary]
     skipped: int
+    training: Summary | None = None
+    excluded: int = 0
 
 
 def load_cases(path: str | Path) -> CaseFile:
@@ -124,30 +141,51 @@ def _run_case(case: Case | ServeCase | DecodeCase, cat: Catalog, mamf_fraction: 
     except UserError as e:
         return CaseResult(id=case.id, quantity=case.quantity, predicted=None,
                           published=case.measured, relative_error=None, citation=case.citation,
-                          skipped=str(e))
+                          skipped=str(e), **_labels(case))
     if case.quantity == "fits":  # a decision: right (0) or wrong (1)
         err = 0.0 if (pred >= FIT_DECISION_THRESHOLD) == (
             case.measured >= FIT_DECISION_THRESHOLD) else 1.0
     else:
         err = pred / case.measured - 1.0
+    alt = search_alternative(case, cat) if isinstance(case, Case) and mamf_fraction is None \
+        else None
     return CaseResult(id=case.id, quantity=case.quantity, predicted=pred,
                       published=case.measured, relative_error=err, citation=case.citation,
-                      layout=lay, assumptions=assumed)
+                      layout=lay, assumptions=assumed, **_labels(case),
+                      search_layout=alt[0] if alt else None,
+                      search_speedup=alt[1] if alt else None)
+
+
+def _labels(case: Case | ServeCase | DecodeCase) -> dict[str, bool | str | None]:
+    """Headline flag, reason, framework and FLOP convention of a case (training cases only)."""
+    if not isinstance(case, Case):
+        return {}
+    return {"headline": case.headline, "reason": None if case.headline else case.reason,
+            "framework": case.framework or None, "convention": case.convention}
+
+
+def _rows_summary(name: str, rows: list[tuple[float, str]]) -> Summary:
+    errs = [e for e, _ in rows]
+    worst = max(rows, key=lambda row: row[0])
+    return Summary(quantity=name, cases=len(rows), median_abs_error=statistics.median(errs),
+                   worst_abs_error=max(errs), worst_case=worst[1])
+
+
+def _training_summary(results: list[CaseResult], train_ids: set[str]) -> Summary | None:
+    """Median and worst |error| of every headline training row together."""
+    rows = [(abs(r.relative_error), r.id) for r in results
+            if r.id in train_ids and r.headline and r.relative_error is not None
+            and math.isfinite(r.relative_error)]
+    return _rows_summary("training (headline rows)", rows) if rows else None
 
 
 def _summary(results: list[CaseResult]) -> list[Summary]:
-    """Per quantity: cases, median and worst absolute relative error."""
+    """Per quantity: cases, median and worst absolute relative error of the headline rows."""
     by_q: dict[str, list[tuple[float, str]]] = {}
     for r in results:
-        if r.relative_error is not None and math.isfinite(r.relative_error):
+        if r.headline and r.relative_error is not None and math.isfinite(r.relative_error):
             by_q.setdefault(r.quantity, []).append((abs(r.relative_error), r.id))
-    out = []
-    for q, rows in sorted(by_q.items()):
-        errs = [e for e, _ in rows]
-        worst = max(rows, key=lambda row: row[0])
-        out.append(Summary(quantity=q, cases=len(rows), median_abs_error=statistics.median(errs),
-                           worst_abs_error=max(errs), worst_case=worst[1]))
-    return out
+    return [_rows_summary(q, rows) for q, rows in sorted(by_q.items())]
 
 
 def validate(case_files: list[str | Path] | None = None, catalog: Catalog | None = None,
@@ -185,6 +223,7 @@ def validate(case_files: list[str | Path] | None = None, catalog: Catalog | None
     files = [Path(f) for f in case_files] if case_files else [CASES_DIR / f for f in
                                                              DEFAULT_CASE_FILES]
     results: list[CaseResult] = []
+    train_ids: set[str] = set()
     for f in files:
         for case in load_cases(f).cases:
             if only_gpus is not None and case.gpu not in only_gpus:
@@ -194,6 +233,8 @@ def validate(case_files: list[str | Path] | None = None, catalog: Catalog | None
                 continue
             if only_kind is not None and case.kind not in only_kind:
                 continue
+            if isinstance(case, Case):
+                train_ids.add(case.id)
             results.append(_run_case(case, cat, mamf_fraction, serving))
     if case_files is None and only_gpus is None and not only_steady and (
             only_kind is None or "recsys" in only_kind):
@@ -208,7 +249,9 @@ def validate(case_files: list[str | Path] | None = None, catalog: Catalog | None
                                       relative_error=row["relative_error"],
                                       citation=row["citation"]))
     return ValidationReport(cases=results, summary=_summary(results),
-                            skipped=sum(r.skipped is not None for r in results))
+                            skipped=sum(r.skipped is not None for r in results),
+                            training=_training_summary(results, train_ids),
+                            excluded=sum(not r.headline for r in results))
 
 
 __all__ = ["AnyCase", "Case", "CaseFile", "CaseResult", "DecodeCase", "ServeCase", "Summary",

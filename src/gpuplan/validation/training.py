@@ -60,18 +60,46 @@ class Case(BaseModel):
     quantity: Quantity
     measured: float = Field(gt=0)
     flop_convention: str = ""
+    framework: str = ""
+    flops: Literal["model", "hardware"] | None = None
+    headline: bool = True
+    reason: str = ""
     notes: str = ""
 
     @model_validator(mode="after")
     def _one_model(self) -> Case:
         if (self.model is None) == (self.model_config_ is None):
             raise ValueError("give exactly one of model / model_config")
+        if not self.headline and not self.reason:
+            raise ValueError("a case with headline: false needs a reason")
         return self
+
+    @property
+    def counts_recompute(self) -> bool:
+        """True when the source's FLOP figure includes recompute (hardware FLOPs, HFU).
+
+        The case's ``flops`` says so; without it, words of ``flop_convention`` decide.
+        """
+        if self.flops is not None:
+            return self.flops == "hardware"
+        conv = self.flop_convention.lower()
+        return any(w in conv for w in HARDWARE_FLOP_WORDS)
+
+    @property
+    def convention(self) -> str:
+        """The FLOP convention gpuplan compares this case in (one short phrase)."""
+        if self.quantity not in ("mfu", "tflops_per_gpu"):
+            return "time (no FLOP convention)"
+        return ("hardware FLOPs incl. recompute" if self.counts_recompute
+                else "model FLOPs (6N + attention)")
 
 
 def _run(case: Case, model: str, cat: Catalog, mamf_fraction: float | None,
-         assumptions: list[str]) -> TrainResult:
-    """The case's run through :func:`train`, noting what had to be assumed."""
+         assumptions: list[str], free: bool = False) -> TrainResult:
+    """The case's run through :func:`train`, noting what had to be assumed.
+
+    ``free``: search every layout (gpuplan's own choice), context parallelism included.
+    """
     gpus = case.gpus
     if gpus is None:
         gpus = ASSUMED_GPUS
@@ -84,9 +112,10 @@ def _run(case: Case, model: str, cat: Catalog, mamf_fraction: float | None,
         ctx = arch_from_config(cfg, name).max_position_embeddings or ASSUMED_MAX_SEQ_LEN
         seq_len = min(ctx, ASSUMED_MAX_SEQ_LEN)
         assumptions.append(f"sequence length unpublished: {seq_len} assumed")
-    layout = case.layout or ""
-    if "cp=" not in layout:  # none of the published runs used context parallelism unless
-        layout = ",".join(x for x in (layout, "cp=1") if x)  # its layout says so
+    layout = "" if free else (case.layout or "")
+    # none of the published runs used context parallelism unless its layout says so
+    if "cp=" not in layout and not free:
+        layout = ",".join(x for x in (layout, "cp=1") if x)
     return train(model, case.gpu, gpus, case.tokens or THROUGHPUT_CASE_TOKENS, seq_len=seq_len,
                  global_batch_tokens=case.global_batch_tokens, dtype=case.dtype or "bf16",
                  layout=layout, failures=case.failures, catalog=cat,
@@ -130,7 +159,34 @@ def predict_train(case: Case, cat: Catalog, mamf_fraction: float | None = None
     if case.quantity == "tflops_per_gpu":
         hw = hardware_for(cat, cat.accelerator(case.gpu), case.dtype or "bf16",
                           mamf_fraction=1.0)
-        conv = case.flop_convention.lower()
-        frac = r.hfu if any(w in conv for w in HARDWARE_FLOP_WORDS) else r.mfu
+        frac = r.hfu if case.counts_recompute else r.mfu
         return frac * hw.peak_flops_per_s / TERA, lay, assumptions
     return values[case.quantity], lay, assumptions
+
+
+def search_alternative(case: Case, cat: Catalog) -> tuple[str, float] | None:
+    """What gpuplan's own search picks for a case with a published layout, and its claimed gain.
+
+    Parameters
+    ----------
+    case : Case
+        A steady-state case whose source published a layout.
+    cat : Catalog
+        Catalog the case's model and GPU come from.
+
+    Returns
+    -------
+    tuple or None
+        The searched layout as ``key=value`` text and how much faster than the published
+        layout it claims to be (step time ratio − 1) [fraction]; None for cases without a
+        layout, whole-run cases, or where either run cannot be evaluated.
+    """
+    if not case.layout or case.quantity not in STEADY_QUANTITIES or case.model is None:
+        return None
+    try:
+        pub = _run(case, case.model, cat, None, [])
+        own = _run(case, case.model, cat, None, [], free=True)
+    except UserError:
+        return None
+    lay = ",".join(f"{k}={v}" for k, v in own.layout.model_dump().items() if k != "gpus")
+    return lay, pub.step_time_s / own.step_time_s - 1.0

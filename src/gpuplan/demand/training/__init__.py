@@ -7,6 +7,10 @@ Open :mod:`~gpuplan.demand.training.search` first: :func:`train` is the entry po
   per token (MFU and HFU numerators);
 * :mod:`~gpuplan.demand.training.checkpointing`: goodput under interruptions, checkpoint size,
   the Young/Daly interval;
+* :mod:`~gpuplan.demand.training.batch`: the global batch chosen when none is given (a rule with
+  its sources), batch ramps, the micro-batch warning;
+* :mod:`~gpuplan.demand.training.phases`: a run as phases (pre-training, long context,
+  annealing, distillation with the teacher's forward);
 * :mod:`~gpuplan.demand.training.results`: the typed :class:`TrainResult`.
 
 The accelerator record and the matmul roofline shared with serving live in
@@ -23,10 +27,11 @@ from gpuplan.demand.hardware import (
     training_mamf_fraction,
 )
 from gpuplan.demand.layouts import RECOMPUTE_NAMES
+from gpuplan.demand.training.batch import choose_global_batch_tokens, parse_ramp
 from gpuplan.demand.training.checkpointing import checkpoint_bytes, goodput, job_goodput
-from gpuplan.demand.training.results import Candidate, CostOut, TrainResult
+from gpuplan.demand.training.phases import PHASE_KINDS, Phase, parse_phases
+from gpuplan.demand.training.results import BatchStage, Candidate, CostOut, TrainResult
 from gpuplan.demand.training.search import (
-    DEFAULT_GLOBAL_BATCH_TOKENS,
     DEFAULT_SEQ_LEN,
     TRAIN_DTYPES,
     TRAIN_MODES,
@@ -44,10 +49,11 @@ from gpuplan.demand.training.steptime import (
 )
 
 __all__ = [
-    "BACKWARD_OVER_FORWARD", "BREAKDOWN_KEYS", "DEFAULT_GLOBAL_BATCH_TOKENS",
-    "DEFAULT_MATMUL_EFFICIENCY", "DEFAULT_SEQ_LEN", "ELEMENTWISE_TRAFFIC_PER_ACTIVATION_BYTE",
-    "RECOMPUTE_NAMES", "TRAIN_DTYPES", "TRAIN_MODES", "Candidate", "CostOut", "Hardware",
-    "TrainResult", "candidate_grid", "checkpoint_bytes", "gemm_time_s", "goodput",
+    "BACKWARD_OVER_FORWARD", "BREAKDOWN_KEYS", "DEFAULT_MATMUL_EFFICIENCY", "DEFAULT_SEQ_LEN",
+    "ELEMENTWISE_TRAFFIC_PER_ACTIVATION_BYTE", "PHASE_KINDS", "RECOMPUTE_NAMES", "TRAIN_DTYPES",
+    "TRAIN_MODES", "BatchStage", "Candidate", "CostOut", "Hardware", "Phase", "TrainResult",
+    "candidate_grid", "checkpoint_bytes", "choose_global_batch_tokens", "gemm_time_s", "goodput",
     "hardware_flops_per_token", "hardware_for", "job_goodput", "layer_gemm_time_s",
-    "model_flops_per_token", "step_time", "train", "training_mamf_fraction",
+    "model_flops_per_token", "parse_phases", "parse_ramp", "step_time", "train",
+    "training_mamf_fraction",
 ]

@@ -23,6 +23,54 @@ class Candidate(BaseModel):
     why: str
 
 
+class BatchStage(BaseModel):
+    """One stage of a batch ramp: its tokens, batch, steps and the layout searched for it."""
+
+    model_config = ConfigDict(extra="forbid")
+    tokens: float
+    global_batch_tokens: int
+    steps: int
+    step_time_s: float
+    mfu: float
+    layout: LayoutOut
+
+
+class PhaseOut(BaseModel):
+    """One phase of a run as searched: its layout, time and GPU-hours (teacher time included)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    kind: str
+    tokens: float
+    seq_len: int
+    gpus: int
+    global_batch_tokens: int
+    layout: LayoutOut
+    step_time_s: float
+    mfu: float
+    teacher: str | None
+    teacher_forward_share: float
+    gpu_hours: float
+    wall_days: float
+
+
+class ReferenceLayout(BaseModel):
+    """The best layout of the kind published dense runs use, beside the search's choice.
+
+    ``chosen_speedup`` is how much faster the chosen layout claims to be (step time ratio − 1);
+    ``why`` names, with figures, the step-time terms where the two differ most.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    rule: str
+    layout: LayoutOut
+    step_time_s: float
+    mfu: float
+    memory_per_gpu_bytes: int
+    chosen_speedup: float
+    why: str
+
+
 class CostOut(BaseModel):
     """Cost of a training run to own and to rent [USD]; None where no price is known."""
 
@@ -71,4 +119,7 @@ class TrainResult(BaseModel):
     feasible_candidates: int
     top: list[Candidate]
     cost_usd: CostOut = Field(default_factory=CostOut)
+    batch_stages: list[BatchStage] = Field(default_factory=list)
+    phases: list[PhaseOut] = Field(default_factory=list)
+    reference: ReferenceLayout | None = None
     notes: list[str]

@@ -46,7 +46,7 @@ from gpuplan.demand.arch import (
     training_flops_per_token,
 )
 from gpuplan.demand.comms import group_time_s
-from gpuplan.demand.hardware import Hardware, gemm_time_s
+from gpuplan.demand.hardware import Hardware, gemm_time_s, with_collective_size_model
 from gpuplan.demand.memory import (
     ACT_BYTES,
     DEFAULT_LORA_RANK,
@@ -61,25 +61,31 @@ from gpuplan.demand.memory import (
     lora_params,
     weight_bytes,
 )
+from gpuplan.demand.training.frameworks import (
+    FUSED_ELEMENTWISE_TRAFFIC_PER_ACTIVATION_BYTE,
+    FrameworkProfile,
+    framework_profile,
+)
 
 # -- efficiency parameters (named, documented; fitted values live in calibration) ------------
 #: FlashAttention reaches this fraction of the dense-matmul ceiling (MAMF) on the attention core
 #: (FlashAttention-2: 50-73 % of peak on A100 [7]_, i.e. ≈ 0.6-0.9 of MAMF; we take 0.75).
 FLASH_ATTENTION_FRACTION_OF_MAMF = 0.75
-#: HBM traffic of the elementwise kernels (norms, activation functions, residual adds, rotary,
-#: dropout) per byte of stored activations, forward + backward: each stored tensor is written
-#: in forward, read in backward, and its gradient written and read once more.
-ELEMENTWISE_TRAFFIC_PER_ACTIVATION_BYTE = 3.0
+#: Elementwise HBM traffic per byte of stored activation with fused kernels (the profile
+#: default; kept here under its old name for the recsys trainer).
+ELEMENTWISE_TRAFFIC_PER_ACTIVATION_BYTE = FUSED_ELEMENTWISE_TRAFFIC_PER_ACTIVATION_BYTE
 #: Passes over the fp32 logits in the loss (write, softmax read, gradient write, gradient read).
 LOSS_TRAFFIC_PASSES = 4.0
 #: Bytes the optimizer step moves per local parameter: read fp32 master/m/v and bf16 grad, write
 #: fp32 master/m/v and the bf16 weight (4·3 + 2 + 4·3 + 2).
 OPTIMIZER_STEP_BYTES_PER_PARAM = 28.0
-#: Gradients are reduced in bf16 (Megatron default without fp32 grad accumulation all-reduce).
-GRAD_COMM_BYTES = 2.0
-#: Gradient bucket size for the data-parallel reduction [bytes] (PyTorch DDP's default
-#: bucket_cap_mb = 25 MiB; Megatron-LM's default bucket is 40M parameters ≈ 80 MB in bf16).
-GRAD_BUCKET_BYTES = 40e6 * GRAD_COMM_BYTES
+#: Gradient bucket of the data-parallel reduction [params] (Megatron-LM's default bucket is 40M
+#: parameters; PyTorch DDP's bucket_cap_mb = 25 MiB). The bytes per gradient element are the
+#: framework profile's (:mod:`gpuplan.demand.training.frameworks`).
+GRAD_BUCKET_PARAMS = 40e6
+#: ZeRO-3 gradient reduce-scatters run in buckets of at least this many parameters
+#: (DeepSpeed's documented default reduce_bucket_size 5e8, deepspeed.ai/docs/config-json).
+ZERO3_REDUCE_BUCKET_PARAMS = 5e8
 #: Backward matmuls cost twice the forward (input and weight gradients) [1]_.
 BACKWARD_OVER_FORWARD = 2.0
 #: LoRA/QLoRA backward: only the input-gradient matmuls (the frozen base has no weight
@@ -151,16 +157,19 @@ def layer_gemm_time_s(arch: Arch, tokens: npt.ArrayLike, tp: npt.ArrayLike, ep: 
 
     Notes
     -----
-    Column/row-parallel shards over TP: QKV ``tokens × h × (a·d + 2k·d)/t``, output
-    ``tokens × a·d_v/t × h``, MLP ``tokens × h × m·f/t`` split into up(+gate) and down. MoE layers
-    run ``top_k`` experts per token; with EP each rank holds ``E/e`` experts and receives
+    Each GEMM's compute time includes wave quantisation of its output tiles over the SMs
+    (:func:`gpuplan.demand.hardware.wave_efficiency`). Column/row-parallel shards over TP:
+    QKV ``tokens × h × (a·d + 2k·d)/t``, output ``tokens × a·d_v/t × h``, MLP
+    ``tokens × h × m·f/t`` split into up(+gate) and down. MoE layers run ``top_k`` experts per
+    token; with EP each rank holds ``E/e`` experts and receives
     ``tokens·top_k`` rows spread over them.
     """
     h, a, k, d, dv = arch.hidden_size, arch.num_heads, arch.num_kv_heads, arch.head_dim, \
         arch.v_head_dim
     t = np.asarray(tp, dtype=float)
     T = np.asarray(tokens, dtype=float)
-    args = (hw.peak_flops_per_s, hw.matmul_efficiency, hw.hbm_bytes_per_s)
+    args = (hw.peak_flops_per_s, hw.matmul_efficiency, hw.hbm_bytes_per_s, ACT_BYTES,
+            hw.compute_units)
     if arch.is_mla:
         qkv_out = (a * d + a * (d - arch.qk_rope_head_dim) + a * dv) / t
         attn = (gemm_time_s(T, h, (arch.q_lora_rank or a * d) + arch.kv_lora_rank
@@ -187,8 +196,8 @@ def layer_gemm_time_s(arch: Arch, tokens: npt.ArrayLike, tp: npt.ArrayLike, ep: 
     return np.asarray(attn + mlp)
 
 
-def _compute_terms(arch: Arch, c: _Candidates, s: float, hw: Hardware, mode: str
-                   ) -> dict[str, np.ndarray]:
+def _compute_terms(arch: Arch, c: _Candidates, s: float, hw: Hardware, mode: str,
+                   fw: FrameworkProfile) -> dict[str, np.ndarray]:
     """Matmuls, attention core, memory-bound kernels and recompute of one micro-batch [s]."""
     L = arch.num_layers
     frac_moe = arch.num_moe_layers / L
@@ -199,7 +208,7 @@ def _compute_terms(arch: Arch, c: _Candidates, s: float, hw: Hardware, mode: str
         gemm = (1 - frac_moe) * gemm_dense + frac_moe * layer_gemm_time_s(
             arch, c.tokens, c.tp, c.ep, hw, moe_layer=True)
     head = gemm_time_s(c.tokens, arch.hidden_size, arch.vocab_size / c.tp, hw.peak_flops_per_s,
-                       hw.matmul_efficiency, hw.hbm_bytes_per_s)
+                       hw.matmul_efficiency, hw.hbm_bytes_per_s, ACT_BYTES, hw.compute_units)
     fwd_gemm = c.layers * gemm + head / c.pp  # head spread: it sits on one of p stages
     gemm_backward = LORA_BACKWARD_OVER_FORWARD if mode in ADAPTER_MODES \
         else BACKWARD_OVER_FORWARD
@@ -209,20 +218,22 @@ def _compute_terms(arch: Arch, c: _Candidates, s: float, hw: Hardware, mode: str
     span_per_layer = attention_span(arch, s) / L
     attn_flops_fwd = FLOPS_PER_MAC * arch.num_heads * (arch.head_dim + arch.v_head_dim) \
         * span_per_layer * c.tokens / c.tp
-    attn_rate = hw.peak_flops_per_s * hw.matmul_efficiency * FLASH_ATTENTION_FRACTION_OF_MAMF
+    # FlashAttention runs in bf16 under FP8 GEMMs (Transformer Engine keeps attention in bf16).
+    gemm_rate = hw.peak_flops_per_s * hw.matmul_efficiency
+    attn_rate = (hw.attention_flops_per_s or gemm_rate) * FLASH_ATTENTION_FRACTION_OF_MAMF
     attn_fwd = c.layers * attn_flops_fwd / attn_rate
     attention = attn_fwd * (1 + BACKWARD_OVER_FORWARD)
 
     # Memory-bound kernels: traffic proportional to the stored activations (no recompute).
     act_layer = activation_bytes_per_layer(arch, seq_len=s, mb=c.mb, tp=c.tp, cp=c.cp,
                                            sp=(c.tp > 1).astype(float), recompute=0)
-    elementwise = c.layers * act_layer * ELEMENTWISE_TRAFFIC_PER_ACTIVATION_BYTE \
+    elementwise = c.layers * act_layer * fw.elementwise_traffic_per_activation_byte \
         / hw.hbm_bytes_per_s
     # Loss: fp32 logits written, read by the softmax/cross-entropy, gradient written and read by
     # the LM-head backward (LOSS_TRAFFIC_PASSES passes over tokens·V/t·4 bytes, last stage).
     loss = LOSS_TRAFFIC_PASSES * c.tokens * arch.vocab_size / c.tp * LOGIT_BYTES \
         / hw.hbm_bytes_per_s
-    elementwise = elementwise + loss / c.pp
+    elementwise = elementwise + loss / c.pp + c.layers * fw.layer_overhead_s
 
     # Recompute: selective re-runs the attention core forward; full re-runs the whole forward.
     full_fwd = fwd_gemm + attn_fwd + elementwise / (1 + BACKWARD_OVER_FORWARD)
@@ -269,13 +280,77 @@ def _model_parallel_comm(arch: Arch, c: _Candidates, hw: Hardware, attn_fwd: np.
     return {"tp": tp_comm, "ep": ep_comm, "cp": cp_comm, "pp": pp_comm}
 
 
-def _data_parallel_terms(arch: Arch, c: _Candidates, hw: Hardware, mode: str, t_mb: np.ndarray,
-                         compute_layers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _zero3_exposed(c: _Candidates, hw: Hardware, fw: FrameworkProfile,
+                   gathered_layer: np.ndarray, trained_layer: np.ndarray,
+                   gather_bytes_per_param: float, compute_layer: np.ndarray,
+                   recompute_layer: np.ndarray) -> np.ndarray:
+    """Exposed ZeRO-3 / FSDP communication of one step, layer by layer and micro-batch [s].
+
+    Parameters
+    ----------
+    c : _Candidates
+        The layouts.
+    hw : Hardware
+        The accelerator, with the message-size model of its fabrics.
+    fw : FrameworkProfile
+        Its fitted parameters per collective and overlap share, and gradient bytes.
+    gathered_layer, trained_layer : ndarray
+        Parameters of one layer on one model-parallel rank that are gathered / whose
+        gradients are reduce-scattered [params].
+    gather_bytes_per_param : float
+        Bytes per gathered parameter [bytes].
+    compute_layer, recompute_layer : ndarray
+        Matmul + attention time (forward + backward) and recompute time of one layer and
+        micro-batch [s].
+
+    Notes
+    -----
+    Per layer and micro-batch: the forward all-gather ``G`` (prefetched behind the layer's
+    forward ``c/3``), then in backward the re-gather, a second one under full recompute, and the
+    gradient reduce-scatter ``R``, all sharing the NIC in the backward window ``2c/3 + r``
+    (Rajbhandari et al. 2020 [3]_, Section 7; ZeRO-3 moves 1.5× the data-parallel volume, plus
+    the recompute re-gather)::
+
+        exposed = m · L · (max(G − c/3, (1−η)·G) + max(k·G + R − (2c/3 + r), (1−η)·(k·G + R)))
+
+    with ``k`` = 1 (+1 under full recompute) and ``η`` the framework's overlap share. The
+    collectives carry ``fw.zero3_message_params`` parameters each (reduce-scatters at least
+    :data:`ZERO3_REDUCE_BUCKET_PARAMS`) over the whole data-parallel group, at the bus
+    bandwidth of that message size on that many ranks (:func:`gpuplan.demand.comms.group_time_s`
+    with the fitted size model): on hundreds of ranks a 100-300 MB message reaches a small
+    share of the plateau, so the exposed time grows as compute per GPU shrinks at fixed batch.
+    """
+    dp_group = c.dp * c.cp
+
+    def bucketed(kind: str, params: np.ndarray, bytes_per_param: float, bucket: float
+                 ) -> np.ndarray:
+        pieces = np.maximum(np.ceil(params / bucket), 1.0)
+        return pieces * group_time_s(kind, bytes_per_param * params / pieces, dp_group, c.tp,
+                                     hw.domain, hw.up, hw.out)
+
+    gather = bucketed("all_gather", gathered_layer, gather_bytes_per_param,
+                      fw.zero3_message_params)
+    scatter = bucketed("reduce_scatter", trained_layer, fw.grad_reduce_bytes,
+                       max(fw.zero3_message_params, ZERO3_REDUCE_BUCKET_PARAMS))
+    forward_window = compute_layer / (1 + BACKWARD_OVER_FORWARD)
+    backward_window = compute_layer - forward_window + recompute_layer
+    regathers = 1.0 + (c.rc >= FULL_RECOMPUTE)
+    backward_load = regathers * gather + scatter
+    hidden = fw.zero3_overlap_fraction
+    per_layer = (np.maximum(gather - forward_window, (1.0 - hidden) * gather)
+                 + np.maximum(backward_load - backward_window, (1.0 - hidden) * backward_load))
+    return np.asarray(c.m * c.layers * per_layer)
+
+
+def _data_parallel_terms(arch: Arch, c: _Candidates, hw: Hardware, fw: FrameworkProfile,
+                         mode: str, t_mb: np.ndarray, compute_layers: np.ndarray,
+                         recompute: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Exposed data-parallel communication and the optimizer step of one step [s].
 
-    Gradient reduction (all-reduce volume for ZeRO 0-2), ZeRO-3 adds parameter all-gathers
-    forward and backward for every micro-batch [3]_. Experts sync over dp·cp/ep.
-    ``compute_layers`` is the matmul + attention time of the stage's layers per micro-batch.
+    Gradient reduction (all-reduce volume for ZeRO 0-2) hidden behind the last micro-batch's
+    backward; ZeRO-3 per layer and micro-batch (:func:`_zero3_exposed`) [3]_. Experts sync over
+    dp·cp/ep. ``compute_layers`` is the matmul + attention time of the stage's layers per
+    micro-batch, ``recompute`` their recompute time.
     """
     tp, pp, ep, layers = c.tp, c.pp, c.ep, c.layers
     adapters = mode in ADAPTER_MODES
@@ -297,27 +372,23 @@ def _data_parallel_terms(arch: Arch, c: _Candidates, hw: Hardware, mode: str, t_
         return pieces * group_time_s(kind, nbytes / pieces, ranks, stride, hw.domain, hw.up,
                                      hw.out)
 
-    dense_bytes = GRAD_COMM_BYTES * dense_local
-    expert_bytes = GRAD_COMM_BYTES * expert_local
-    buckets_dense = np.maximum(np.ceil(dense_bytes / GRAD_BUCKET_BYTES), 1.0)
-    buckets_expert = np.maximum(np.ceil(expert_bytes / GRAD_BUCKET_BYTES), 1.0)
+    dense_bytes = fw.grad_reduce_bytes * dense_local
+    expert_bytes = fw.grad_reduce_bytes * expert_local
+    buckets_dense = np.maximum(np.ceil(dense_local / GRAD_BUCKET_PARAMS), 1.0)
+    buckets_expert = np.maximum(np.ceil(expert_local / GRAD_BUCKET_PARAMS), 1.0)
     grads = bucketed("all_reduce", dense_bytes, dp_group, tp, buckets_dense)
     grads = grads + np.where(expert_local > 0, bucketed(
         "all_reduce", np.maximum(expert_bytes, 1.0), np.maximum(dp_group / ep, 1), tp * ep,
         buckets_expert), 0.0)
     window = DP_OVERLAP_WINDOW_FRACTION * t_mb
-    dp_exposed = np.maximum(grads - window, 0.0)
-    # ZeRO-3 / FSDP: one parameter all-gather per layer in forward and again in backward, for
-    # every micro-batch, overlapped with that layer's compute (prefetch of the next layer).
+    zero3_on = c.zero >= ZERO_SHARDS_PARAMETERS
+    # Under ZeRO-3 the gradients are reduce-scattered layer by layer in every micro-batch's
+    # backward (below), not once per step.
+    dp_exposed = np.where(zero3_on, 0.0, np.maximum(grads - window, 0.0))
     gathered = base_local if adapters else dense_local + expert_local
-    gather_layer = group_time_s("all_gather", base_bytes_per_param * gathered / layers, dp_group,
-                                tp, hw.domain, hw.up, hw.out)
-    compute_layer = compute_layers / layers
-    zero3 = c.m * layers * (
-        np.maximum(gather_layer - compute_layer / (1 + BACKWARD_OVER_FORWARD), 0.0)
-        + np.maximum(gather_layer - compute_layer * BACKWARD_OVER_FORWARD
-                     / (1 + BACKWARD_OVER_FORWARD), 0.0))
-    dp_exposed = dp_exposed + np.where(c.zero >= ZERO_SHARDS_PARAMETERS, zero3, 0.0)
+    zero3 = _zero3_exposed(c, hw, fw, gathered / layers, (dense_local + expert_local) / layers,
+                           base_bytes_per_param, compute_layers / layers, recompute / layers)
+    dp_exposed = dp_exposed + np.where(zero3_on, zero3, 0.0)
 
     local_params = (dense_local + expert_local) / np.where(c.zero >= ZERO_SHARDS_OPTIMIZER,
                                                            dp_group, 1.0)
@@ -335,7 +406,8 @@ def _candidates(arch: Arch, g: dict[str, np.ndarray], seq_len: float, global_bat
 
 
 def step_time(arch: Arch, g: dict[str, np.ndarray], *, seq_len: int, global_batch: int,
-              hw: Hardware, mode: str = "train") -> dict[str, np.ndarray]:
+              hw: Hardware, mode: str = "train", message_size_model: bool = True,
+              framework: str | None = None, dtype: str = "bf16") -> dict[str, np.ndarray]:
     """Step time and its breakdown for every candidate layout in ``g`` [s].
 
     Parameters
@@ -354,6 +426,15 @@ def step_time(arch: Arch, g: dict[str, np.ndarray], *, seq_len: int, global_batc
     mode : {"train", "finetune", "lora", "qlora"}
         LoRA/QLoRA skip the weight-gradient matmuls of the frozen base, and only the adapters'
         gradients are reduced and stepped.
+    message_size_model : bool
+        Time collectives with the fitted message-size-dependent bus bandwidth of
+        :func:`gpuplan.demand.hardware.with_collective_size_model` (default); False keeps the
+        plateau bandwidth at every size.
+    framework : str, optional
+        Framework profile name or alias (:func:`~.frameworks.framework_profile`): gradient
+        reduction bytes and the ZeRO-3 settings; default the generic profile.
+    dtype : str
+        Training dtype (fp16 runs reduce gradients in fp16 whatever the framework).
 
     Returns
     -------
@@ -365,14 +446,18 @@ def step_time(arch: Arch, g: dict[str, np.ndarray], *, seq_len: int, global_batc
     See the module docstring for the composition; each term's formula is in the code comments
     and the references [1]_-[5]_.
     """
+    if message_size_model:
+        hw = with_collective_size_model(hw)
     c = _candidates(arch, g, float(seq_len), global_batch)
-    work = _compute_terms(arch, c, float(seq_len), hw, mode)
+    fw = framework_profile(framework, dtype)
+    work = _compute_terms(arch, c, float(seq_len), hw, mode, fw)
     comm = _model_parallel_comm(arch, c, hw, work["attn_fwd"])
     t_mb = (work["compute"] + work["attention"] + work["elementwise"] + work["recompute"]
             + comm["tp"] + comm["ep"] + comm["cp"] + comm["pp"])
     bubble = t_mb * (c.pp - 1) / c.vpp
-    dp_exposed, optimizer = _data_parallel_terms(arch, c, hw, mode, t_mb,
-                                                 work["compute"] + work["attention"])
+    dp_exposed, optimizer = _data_parallel_terms(arch, c, hw, fw, mode, t_mb,
+                                                 work["compute"] + work["attention"],
+                                                 work["recompute"])
     m = c.m
     total = t_mb * m + bubble + dp_exposed + optimizer
     return {"step_time_s": total, "compute_s": work["compute"] * m,
