@@ -29,8 +29,9 @@ def test_every_case_runs(report):
 
 # Current accuracy (median |relative error| per quantity), with a small margin: a change that
 # makes the model worse on the published runs fails here. See docs/training.md for the figures.
+# Over headline rows only (projections and unpublished setups are out, see train_cases.yaml).
 BOUNDS = {"tflops_per_gpu": 0.10, "mfu": 0.20, "tokens_per_s_per_gpu": 0.25,
-          "step_time_s": 0.30, "gpu_hours": 0.20, "wall_days": 0.25}
+          "step_time_s": 0.30, "gpu_hours": 0.15, "wall_days": 0.15}
 
 
 @pytest.mark.parametrize("quantity,bound", BOUNDS.items())
@@ -105,7 +106,10 @@ def test_validate_cli_json_and_custom_file(tmp_path):
     assert r.exit_code == 2 and "bad.yaml" in r.stderr
 
 
-SERVE_BOUNDS = {"output_tokens_per_s": 0.15, "tpot_s": 0.10, "kv_cache_bytes_per_token": 0.0}
+# Current medians with a small margin: throughput 11.4 % (34 cases); our held-out H100 decode
+# TPOT 12.0 % since decode attention is its own memory-bound kernel and skinny decode GEMMs pay
+# wave quantisation (was 6.3 %; batch 128 is +44 %: split-K/stream-K refill is not modelled).
+SERVE_BOUNDS = {"output_tokens_per_s": 0.12, "tpot_s": 0.13, "kv_cache_bytes_per_token": 0.0}
 
 
 @pytest.mark.parametrize("quantity,bound", SERVE_BOUNDS.items())
@@ -149,3 +153,71 @@ def test_every_stage_has_cases(report):
         assert {c.id for c in load_cases(VALIDATION / f).cases} <= ids, f
     quantities = {r.quantity for r in report.cases}
     assert {"tflops_per_gpu", "output_tokens_per_s", "tpot_s"} <= quantities
+
+
+# Rows the issue names as projections or unpublished setups (issue 12, item 9): out of the
+# headline, each with its reason.
+OUT_OF_HEADLINE = ("narayanan2021-est-gpt3-175b-days", "narayanan2021-est-1t-days",
+                   "narayanan2021-t2-zero3-174.6b-384gpu-days", "llama3-8b-gpu-hours",
+                   "llama3-70b-gpu-hours", "llama32-1b-gpu-hours", "llama32-3b-gpu-hours",
+                   "llama4-scout-gpu-hours", "llama4-maverick-gpu-hours", "mpt-7b-wall-days",
+                   "smollm3-3b-wall-days")
+
+
+def test_headline_rows_and_reasons(report):
+    by_id = {r.id: r for r in report.cases}
+    for i in OUT_OF_HEADLINE:
+        assert by_id[i].headline is False and by_id[i].reason, i
+    # measured throughput rows stay in
+    for i in ("narayanan2021-t1-gpt-1008b", "bloom-176b-tflops",
+              "narayanan2021-t2-zero3-174.6b-384gpu-tflops", "llama2-70b-gpu-hours"):
+        assert by_id[i].headline is True and by_id[i].reason is None, i
+    # the summary counts headline rows only
+    out = sum(not r.headline and r.relative_error is not None and r.quantity == "wall_days"
+              for r in report.cases)
+    n_all = sum(r.relative_error is not None and r.quantity == "wall_days" for r in report.cases)
+    row = next(s for s in report.summary if s.quantity == "wall_days")
+    assert out > 0 and row.cases == n_all - out
+    assert report.training is not None and report.excluded >= len(OUT_OF_HEADLINE)
+    assert report.training.median_abs_error <= report.training.worst_abs_error
+
+
+def test_like_for_like_flop_convention(report):
+    # Narayanan et al. 2021 count the recompute forward (hardware FLOPs, Appendix: 96·B·s·l·h²);
+    # Megatron-Core's TFLOP/s do not (num_floating_point_operations, model FLOPs).
+    by_id = {r.id: r for r in report.cases}
+    assert by_id["narayanan2021-t1-gpt-1008b"].convention.startswith("hardware")
+    assert by_id["megatron-core-h100-gpt-462b"].convention.startswith("model")
+    assert by_id["megatron-core-h100-gpt-462b"].framework == "megatron-core"
+
+
+def test_headline_false_needs_reason():
+    from pydantic import ValidationError
+
+    from gpuplan.validation.training import Case
+
+    base = dict(id="x", kind="train", source_record="r", citation="c", model="llama-3.1-8b",
+                gpu="h100-sxm", quantity="mfu", measured=0.4)
+    assert Case(**base).headline
+    with pytest.raises(ValidationError):
+        Case(**base, headline=False)
+
+
+def test_validate_json_carries_headline():
+    r = CliRunner().invoke(app, ["validate", "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert all("headline" in c for c in d["cases"])
+    assert all(c["reason"] for c in d["cases"] if not c["headline"])
+    assert d["training"]["cases"] > 0
+
+
+def test_own_search_reported_beside_published_layout(report):
+    # Issue 12 item 9: a row evaluated in its published layout also says what gpuplan's own
+    # search picks and how much faster it claims that is (never slower: the search includes
+    # layouts at least as fast as the published one when that one is in its space).
+    by_id = {r.id: r for r in report.cases}
+    r = by_id["llama3-405b-table4-16k-tflops"]
+    assert r.layout.startswith("tp=8,pp=16,dp=128,cp=1")  # Llama 3 Table 4 row 2
+    assert r.search_layout and r.search_speedup is not None and r.search_speedup >= -1e-9
+    assert by_id["llama2-70b-gpu-hours"].search_layout is None  # no published layout

@@ -138,6 +138,10 @@ class Accelerator(_Strict):
     name: str
     vendor: str
     memory_bytes: Sourced
+    allocatable_memory_bytes: Sourced | None = Field(
+        default=None, description="Memory a framework can allocate (the driver's total, e.g. "
+        "nvidia-smi's 'Total' in MiB x 2^20); serving sizes the KV cache from it. Default: "
+        "memory_bytes.")
     hbm_bandwidth_bytes_per_s: Sourced
     peak_flops_per_s: dict[PeakDtype, Sourced] = Field(
         description="Dense (never 2:4 sparse) tensor peak per dtype; int8 in OP/s."

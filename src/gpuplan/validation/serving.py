@@ -14,12 +14,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gpuplan.catalog import Catalog
 from gpuplan.demand.arch import arch_from_config, kv_cache_bytes_per_token
-from gpuplan.demand.hardware import hardware_for
 from gpuplan.demand.memory import DTYPE_BYTES
 from gpuplan.demand.serving import (
     COMPUTE_DTYPE,
+    MAX_BATCH_DEFAULT,
     decode_step_s,
     serve,
+    serving_hardware,
     serving_kv_read_efficiency,
     serving_overhead_per_layer_s,
 )
@@ -52,6 +53,7 @@ class ServeCase(BaseModel):
     load: str | float | None = None
     ttft_ms: float | None = Field(default=None, gt=0)
     tpot_ms: float | None = Field(default=None, gt=0)
+    max_batch: int | None = Field(default=None, ge=1)
     quantity: Literal["output_tokens_per_s", "total_tokens_per_s", "fits",
                       "kv_cache_bytes_per_token", "max_concurrency", "tokens_per_s_per_gpu"]
     measured: float = Field(ge=0)
@@ -89,8 +91,9 @@ def predict_serve(case: ServeCase, cat: Catalog, serving: dict[str, float] | Non
     cat : Catalog
         Catalog the case's model and GPU come from.
     serving : dict, optional
-        Overrides of ``overhead_per_layer_s`` [s], ``kv_read_efficiency`` [fraction] and
-        ``overhead_per_iteration_s`` [s] (the calibration uses them).
+        Overrides of ``overhead_per_layer_s`` [s], ``kv_read_efficiency`` [fraction],
+        ``overhead_per_iteration_s`` [s] and ``serving_fraction`` [fraction] (the calibration
+        uses them). A ``server`` case runs the Server scenario with its p99 targets.
 
     Returns
     -------
@@ -116,11 +119,14 @@ def predict_serve(case: ServeCase, cat: Catalog, serving: dict[str, float] | Non
     try:
         r = serve(case.model, case.gpu, quant=case.quant, kv_dtype=kv, input_tokens=inp,
                   output_tokens=out, tp=case.tp, pp=1, catalog=cat,
+                  max_batch=case.max_batch or MAX_BATCH_DEFAULT,
                   ttft_ms=case.ttft_ms if server else None,
                   tpot_ms=case.tpot_ms if server else None,
                   overhead_per_layer_s=over.get("overhead_per_layer_s"),
                   kv_read_efficiency=over.get("kv_read_efficiency"),
-                  overhead_per_iteration_s=over.get("overhead_per_iteration_s"))
+                  overhead_per_iteration_s=over.get("overhead_per_iteration_s"),
+                  serving_fraction=over.get("serving_fraction"),
+                  scenario="server" if server else "offline")
     except UserError as e:
         if case.quantity == "fits" and "does not fit" in str(e):
             return 0.0, f"tp={case.tp}", assumptions
@@ -143,9 +149,15 @@ def predict_decode(case: DecodeCase, cat: Catalog) -> tuple[float, str, list[str
         The measured decode step.
     cat : Catalog
         Catalog the case's GPU comes from.
+
+    Notes
+    -----
+    The measured loop is a fixed batch in plain PyTorch with CUDA graphs: no engine scheduler,
+    so the fitted per-iteration (scheduling, sampling) time does not apply; the per-layer time
+    does.
     """
     arch = arch_from_config(case.model_config_, case.id)
-    hw = hardware_for(cat, cat.accelerator(case.gpu), COMPUTE_DTYPE[case.quant])
+    hw = serving_hardware(cat, cat.accelerator(case.gpu), COMPUTE_DTYPE[case.quant])
     d = decode_step_s(arch, hw, weight_format=case.quant, kv_dtype=case.kv_dtype,
                       batch=case.batch, context=case.context_tokens, tp=1, pp=1,
                       overhead_per_layer_s=serving_overhead_per_layer_s(),

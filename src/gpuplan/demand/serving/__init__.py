@@ -3,8 +3,10 @@
 Open :mod:`~gpuplan.demand.serving.search` first: :func:`serve` is the entry point. Beside it:
 
 * :mod:`~gpuplan.demand.serving.engine`: the vectorised engine model (decode iteration with
-  chunked prefill, prefill, M/M/1 admission wait, speculative decoding) and the fitted
-  overheads of ``calibration.yaml``;
+  chunked prefill, operator by operator; prefill; M/M/1 admission wait; speculative decoding);
+* :mod:`~gpuplan.demand.serving.fitted`: serving's view of an accelerator (measured matmul
+  ceiling × the serving fraction, allocatable memory) and the figures of ``calibration.yaml``
+  fitted on serving cases only (``benchmarks/calibrate_serving.py``);
 * :mod:`~gpuplan.demand.serving.results`: the typed :class:`ServeResult` (and
   :class:`ServeCost`, which the pipeline fills).
 
@@ -23,10 +25,16 @@ from gpuplan.demand.serving.engine import (
     expected_experts_touched,
     p99_wait_s,
     prefill_s,
+    speculative_speedup,
+)
+from gpuplan.demand.serving.fitted import (
+    allocatable_memory_bytes,
+    measured_matmul_efficiency,
+    serving_fraction,
+    serving_hardware,
     serving_kv_read_efficiency,
     serving_overhead_per_iteration_s,
     serving_overhead_per_layer_s,
-    speculative_speedup,
 )
 from gpuplan.demand.serving.results import ReplicaOut, ServeCost, ServeResult
 from gpuplan.demand.serving.search import (
@@ -34,13 +42,16 @@ from gpuplan.demand.serving.search import (
     DEFAULT_DRAFT_TOKENS,
     DEFAULT_HEADROOM,
     MAX_BATCH_DEFAULT,
+    SCENARIOS,
     serve,
+    server_mean_concurrency,
 )
 
 __all__ = [
     "BATCH_OPTIONS", "COMPUTE_DTYPE", "DEFAULT_DRAFT_TOKENS", "DEFAULT_HEADROOM", "KV_DTYPES",
-    "MAX_BATCH_DEFAULT", "WEIGHT_FORMAT_BITS", "ReplicaOut", "ServeCost", "ServeResult",
-    "decode_step_s", "expected_experts_touched", "p99_wait_s", "prefill_s", "serve",
-    "serving_kv_read_efficiency", "serving_overhead_per_iteration_s",
-    "serving_overhead_per_layer_s", "speculative_speedup",
+    "MAX_BATCH_DEFAULT", "SCENARIOS", "WEIGHT_FORMAT_BITS", "ReplicaOut", "ServeCost",
+    "ServeResult", "allocatable_memory_bytes", "decode_step_s", "expected_experts_touched",
+    "measured_matmul_efficiency", "p99_wait_s", "prefill_s", "serve", "server_mean_concurrency",
+    "serving_fraction", "serving_hardware", "serving_kv_read_efficiency",
+    "serving_overhead_per_iteration_s", "serving_overhead_per_layer_s", "speculative_speedup",
 ]

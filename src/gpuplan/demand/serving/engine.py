@@ -43,24 +43,13 @@ from gpuplan.demand.arch import (
     param_counts,
 )
 from gpuplan.demand.comms import group_time_s
-from gpuplan.demand.hardware import Hardware, calibration, wave_efficiency
+from gpuplan.demand.hardware import Hardware, wave_efficiency
 from gpuplan.demand.memory import ACT_BYTES, DTYPE_BYTES, kv_shards, weight_bytes
 
 #: Weight formats and the tensor dtype their matmuls run in: weight-only int8/int4 (AWQ/GPTQ)
 #: dequantise to bf16; fp8 is W8A8; fp4 is NVFP4 W4A4 (Blackwell).
 COMPUTE_DTYPE = {"bf16": "bf16", "fp16": "fp16", "fp32": "fp32", "fp8": "fp8", "int8": "bf16",
                  "int4": "bf16", "fp4": "fp4"}
-#: Fixed time per layer per scheduler iteration that is neither bandwidth nor FLOPs: kernel
-#: launches and tails of the ~10 small kernels of a layer (norms, rotary, sampling share),
-#: scheduler work. Our H100 decode of a 1B Llama-style model at batch 1 (CUDA graphs) took
-#: 2.10 ms for 16 layers vs 0.82 ms to stream its weights: ≈ 80 µs per layer in plain PyTorch;
-#: fused engines (TensorRT-LLM, vLLM) are leaner. Fitted value in calibration.yaml (serving).
-DEFAULT_DECODE_OVERHEAD_PER_LAYER_S = 30e-6
-#: Scheduler/sampling time per iteration before calibration [s].
-DEFAULT_OVERHEAD_PER_ITERATION_S = 0.0
-#: Paged decode-attention kernels read the KV cache below the copy bandwidth (scattered blocks,
-#: per-head reductions); default before calibration.
-DEFAULT_KV_READ_EFFICIENCY = 1.0
 #: Tensor-parallel all-reduces per layer (after attention and after the MLP) [1]_.
 TP_ALL_REDUCES_PER_LAYER = 2
 #: MoE all-to-alls per MoE layer in inference: dispatch and combine.
@@ -98,9 +87,9 @@ def decode_step_s(arch: Arch, hw: Hardware, *, weight_format: str, kv_dtype: str
                   batch: npt.ArrayLike, context: npt.ArrayLike, tp: npt.ArrayLike,
                   pp: npt.ArrayLike, overhead_per_layer_s: float,
                   prefill_tokens: npt.ArrayLike = 0.0, prefill_span: npt.ArrayLike = 1.0,
-                  kv_read_efficiency: float = 1.0, overhead_per_iteration_s: float = 0.0
-                  ) -> dict[str, np.ndarray]:
-    """Time of one scheduler iteration on one pipeline stage [s].
+                  kv_read_efficiency: float = 1.0, overhead_per_iteration_s: float = 0.0,
+                  verify_tokens: npt.ArrayLike = 0.0) -> dict[str, np.ndarray]:
+    """Time of one scheduler iteration on one pipeline stage, operator by operator [s].
 
     The iteration decodes one token for each of ``batch`` sequences and, with chunked prefill
     [4]_, also runs ``prefill_tokens`` prompt tokens in the same forward pass.
@@ -110,7 +99,8 @@ def decode_step_s(arch: Arch, hw: Hardware, *, weight_format: str, kv_dtype: str
     arch : Arch
         The model.
     hw : Hardware
-        The accelerator (its peak in the format's compute dtype).
+        The accelerator as serving sees it (its peak and serving matmul efficiency in the
+        format's compute dtype, :func:`~gpuplan.demand.serving.fitted.serving_hardware`).
     weight_format : str
         Weight format (:data:`~gpuplan.demand.memory.WEIGHT_FORMAT_BITS`).
     kv_dtype : str
@@ -132,49 +122,76 @@ def decode_step_s(arch: Arch, hw: Hardware, *, weight_format: str, kv_dtype: str
         [fraction].
     overhead_per_iteration_s : float
         Fixed time per scheduler iteration (batch bookkeeping, sampling, host sync) [s].
+    verify_tokens : array_like
+        Draft tokens each sequence verifies in this pass (speculative decoding's γ): every
+        sequence then runs ``1 + γ`` query rows through the GEMMs and attention, while its KV
+        cache is still read once [tokens].
+
+    Returns
+    -------
+    dict
+        ``weights_s`` (weight streaming), ``gemm_s`` (GEMM FLOPs), ``kv_read_s``,
+        ``attention_s`` (the attention kernels' roofline), ``tp_comm_s``, ``ep_comm_s``,
+        ``pp_comm_s`` (the stage-to-stage send), ``overhead_s`` and ``step_s``, each [s].
 
     Notes
     -----
-    ``max(W_read/BW + KV_read/(BW·ε_kv), FLOPs/(peak·η)) + 2·(L/p)·t_allreduce((b+P)·h·2)
-    + (L/p)·t_0`` [1]_, where W_read counts, for MoE, only the experts the batch touches.
+    The GEMMs and the attention kernels are different kernels, so their rooflines add [1]_::
+
+        T = max(W_read/BW, F_gemm/(peak·η))                          # linear layers
+          + max(KV_read/(BW·ε_kv), F_attn,decode/(peak·η))           # decode attention
+          + F_attn,prefill/(peak·η)                                  # prefill attention
+          + 2·(L/p)·t_allreduce((b+P)·h·2) + t_EP + [p > 1] t_sendrecv((b+P)·h·2)
+          + (L/p)·t_layer + t_iteration
+
+    W_read counts, for MoE, only the experts the batch touches; F_gemm is weighted by each
+    GEMM's wave efficiency. Bandwidth shows twice: in the weight stream and in the KV stream,
+    which grows with batch × context and so dominates at long contexts and large batches.
     """
     b, ctx, tp, pp = (np.asarray(x, dtype=float) for x in (batch, context, tp, pp))
     pc = param_counts(arch)
     w_total = weight_bytes(arch, weight_format)
     bytes_per_param = w_total / pc.total
     ptok = np.asarray(prefill_tokens, dtype=float)
+    q = 1.0 + np.asarray(verify_tokens, dtype=float)  # query rows per decoding sequence
     if arch.is_moe:
         touched = expected_experts_touched(arch.num_experts, arch.experts_per_token,
-                                           (b + ptok) * pp) / arch.num_experts
+                                           (b * q + ptok) * pp) / arch.num_experts
         w_read = bytes_per_param * (pc.non_expert + pc.expert * touched)
     else:
         w_read = w_total * np.ones_like(b)
     w_read = w_read / (tp * pp)
     kv_read = b * attention_span(arch, ctx) * kv_elements_per_token_per_layer(arch) \
         * DTYPE_BYTES[kv_dtype] / (kv_shards(arch, tp) * pp)
-    t_mem = w_read / hw.hbm_bytes_per_s + kv_read / (hw.hbm_bytes_per_s * kv_read_efficiency)
-    attn_per_pos = FLOPS_PER_MAC * arch.num_heads * (arch.head_dim + arch.v_head_dim)
-    attn_flops = (b * attn_per_pos * attention_span(arch, ctx)
-                  + ptok * attn_per_pos * attention_span(arch, prefill_span)) / (tp * pp)
-    rows = b + ptok
+    achieved_flops = hw.peak_flops_per_s * hw.matmul_efficiency
+    attn_per_pos = FLOPS_PER_MAC * arch.num_heads * (arch.head_dim + arch.v_head_dim) / (tp * pp)
+    rows = b * q + ptok
     mm_flops = rows * FLOPS_PER_MAC * matmul_params_active(arch) / (tp * pp)
     # Tensor-parallel shards make thin GEMMs that leave SMs idle (wave quantisation): weight
     # each dense GEMM's share of the matmul FLOPs by 1 / its wave efficiency.
-    t_flops = (mm_flops * _wave_penalty(arch, rows, tp, hw) + attn_flops) / (
-        hw.peak_flops_per_s * hw.matmul_efficiency)
+    t_weights = w_read / hw.hbm_bytes_per_s
+    t_gemm = mm_flops * _wave_penalty(arch, rows, tp, hw) / achieved_flops
+    t_kv = kv_read / (hw.hbm_bytes_per_s * kv_read_efficiency)
+    t_attn = np.maximum(t_kv, b * q * attn_per_pos * attention_span(arch, ctx) / achieved_flops) \
+        + ptok * attn_per_pos * attention_span(arch, prefill_span) / achieved_flops
     layers = np.ceil(arch.num_layers / pp)
-    msg = (b + ptok) * arch.hidden_size * ACT_BYTES
+    msg = rows * arch.hidden_size * ACT_BYTES
     t_tp = TP_ALL_REDUCES_PER_LAYER * layers * group_time_s("all_reduce", msg, tp, 1, hw.domain,
                                                             hw.up, hw.out)
     t_ep = np.zeros_like(b)
     if arch.is_moe:
-        a2a = (b + ptok) * arch.experts_per_token * arch.hidden_size * ACT_BYTES
+        a2a = rows * arch.experts_per_token * arch.hidden_size * ACT_BYTES
         t_ep = EP_ALL_TO_ALLS_PER_LAYER * layers * (arch.num_moe_layers / arch.num_layers) \
             * group_time_s("all_to_all", a2a, tp, 1, hw.domain, hw.up, hw.out)
+    # pipeline: each stage hands its (b + P) rows of activations to the next once per iteration
+    # (send/recv on the scale-up domain while tp·pp fits in it, else across the scale-out link)
+    t_pp = np.where(pp > 1, group_time_s("send_recv", msg, 2, tp, hw.domain, hw.up, hw.out), 0.0)
     t_over = layers * overhead_per_layer_s + overhead_per_iteration_s
-    return {"memory_s": t_mem, "compute_s": t_flops, "tp_comm_s": t_tp, "ep_comm_s": t_ep,
-            "overhead_s": t_over + 0 * b,
-            "step_s": np.maximum(t_mem, t_flops) + t_tp + t_ep + t_over}
+    zero = 0 * rows
+    return {"weights_s": t_weights + zero, "gemm_s": t_gemm + zero, "kv_read_s": t_kv + zero,
+            "attention_s": t_attn + zero, "tp_comm_s": t_tp + zero, "ep_comm_s": t_ep + zero,
+            "pp_comm_s": t_pp + zero, "overhead_s": t_over + zero,
+            "step_s": np.maximum(t_weights, t_gemm) + t_attn + t_tp + t_ep + t_pp + t_over}
 
 
 def _wave_penalty(arch: Arch, rows: npt.ArrayLike, tp: npt.ArrayLike, hw: Hardware) -> np.ndarray:
@@ -271,28 +288,10 @@ def speculative_speedup(acceptance: float, draft_tokens: int) -> float:
 
     Notes
     -----
-    ``(1 − α^(γ+1)) / (1 − α)``; the draft model's own cost is not subtracted.
+    ``(1 − α^(γ+1)) / (1 − α)`` tokens per step. The step's cost is priced elsewhere: the
+    target verifies ``γ + 1`` rows per sequence (``verify_tokens`` of :func:`decode_step_s`)
+    and the draft model runs ``γ`` decode steps of its own.
     """
     if acceptance >= 1:
         return float(draft_tokens + 1)
     return (1 - acceptance ** (draft_tokens + 1)) / (1 - acceptance)
-
-
-def _fitted(key: str, default: float) -> float:
-    """A serving figure fitted on the published serving cases (``calibration.yaml``)."""
-    return float(calibration().get("serving", {}).get(key, default))
-
-
-def serving_overhead_per_layer_s() -> float:
-    """Fixed per-layer iteration time, fitted on the published serving cases [s]."""
-    return _fitted("decode_overhead_per_layer_s", DEFAULT_DECODE_OVERHEAD_PER_LAYER_S)
-
-
-def serving_overhead_per_iteration_s() -> float:
-    """Fixed per-iteration time, fitted on the published serving cases [s]."""
-    return _fitted("overhead_per_iteration_s", DEFAULT_OVERHEAD_PER_ITERATION_S)
-
-
-def serving_kv_read_efficiency() -> float:
-    """Paged-attention KV read efficiency, fitted on the published serving cases [fraction]."""
-    return _fitted("kv_read_efficiency", DEFAULT_KV_READ_EFFICIENCY)

@@ -23,12 +23,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from gpuplan.catalog import Catalog, load_catalog
 from gpuplan.catalog.schema import Accelerator
 from gpuplan.checks import check_choice, check_number, check_optional_number, check_whole
-from gpuplan.demand.arch import Arch, arch_from_config
-from gpuplan.demand.hardware import Hardware, hardware_for
+from gpuplan.demand.arch import Arch, arch_from_config, param_counts
+from gpuplan.demand.hardware import Hardware
 from gpuplan.demand.layouts import Layout, check_layout, pp_options, tp_options
 from gpuplan.demand.memory import KV_DTYPES, RUNTIME_RESERVED_BYTES, inference_memory
 from gpuplan.demand.serving.engine import (
@@ -37,10 +38,13 @@ from gpuplan.demand.serving.engine import (
     decode_step_s,
     p99_wait_s,
     prefill_s,
+    speculative_speedup,
+)
+from gpuplan.demand.serving.fitted import (
+    serving_hardware,
     serving_kv_read_efficiency,
     serving_overhead_per_iteration_s,
     serving_overhead_per_layer_s,
-    speculative_speedup,
 )
 from gpuplan.demand.serving.results import ReplicaOut, ServeResult
 from gpuplan.errors import UserError
@@ -79,6 +83,14 @@ AUTO_FORMATS = ("bf16", "fp8", "int8", "int4", "fp4")
 HALF_PRECISION = ("bf16", "fp16")
 #: Formats that run on fp8-or-narrower tensor cores and so default the KV cache to fp8.
 FP8_KV_FORMATS = ("fp8", "fp4")
+#: MLPerf's scenarios: Offline (every query at once, no latency bound; targets, if given, are
+#: checked at the chosen batch) and Server (Poisson arrivals, p99 TTFT/TPOT bounds).
+SCENARIOS = ("offline", "server")
+#: Standard normal 99th percentile, for the p99 of a Poisson occupancy (normal approximation).
+Z_P99 = 2.3263
+#: Iteration components reported in ``breakdown_s`` (see :func:`decode_step_s`).
+BREAKDOWN_KEYS = ("weights_s", "gemm_s", "attention_s", "tp_comm_s", "ep_comm_s", "pp_comm_s",
+                  "overhead_s")
 
 
 @dataclass(frozen=True)
@@ -98,6 +110,8 @@ class _Request:
     kv_read_efficiency: float
     overhead_per_iteration_s: float
     need_tokens_per_s: float | None  # offered output tokens/s including headroom
+    scenario: str = "offline"
+    draft: Arch | None = None  # the speculative draft model, when one is used
 
 
 @dataclass(frozen=True)
@@ -130,7 +144,9 @@ def serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | None = N
           draft_tokens: int = DEFAULT_DRAFT_TOKENS,
           catalog: Catalog | None = None, overhead_per_layer_s: float | None = None,
           kv_read_efficiency: float | None = None,
-          overhead_per_iteration_s: float | None = None) -> ServeResult:
+          overhead_per_iteration_s: float | None = None, scenario: str = "offline",
+          serving_fraction: float | None = None, draft_model: str | None = None
+          ) -> ServeResult:
     """Best replica shape under the latency targets, and the fleet for a traffic level.
 
     Parameters
@@ -158,7 +174,11 @@ def serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | None = N
         Spare capacity above the offered load [fraction] (0.2 = 20 %).
     speculative_acceptance : float, optional
         Per-token acceptance rate α of a draft model [fraction]; decode advances
-        ``(1 − α^(γ+1))/(1 − α)`` tokens per step (``draft_tokens`` = γ).
+        ``(1 − α^(γ+1))/(1 − α)`` tokens per step (``draft_tokens`` = γ), and each step costs
+        the target's pass over ``γ + 1`` rows per sequence plus ``γ`` draft-model steps.
+    draft_model : str, optional
+        The draft model (a catalog name or config.json); default the smallest catalog model
+        with the target's vocabulary (a draft must share the tokenizer).
     draft_tokens : int
         Draft tokens per speculative step γ [tokens].
     catalog : Catalog, optional
@@ -167,6 +187,13 @@ def serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | None = N
         Fixed times per layer and per scheduler iteration [s]; default the fitted values.
     kv_read_efficiency : float, optional
         Paged-attention KV read efficiency [fraction]; default the fitted value.
+    scenario : str
+        ``offline`` (all requests queued, the replica at its largest batch) or ``server``
+        (Poisson arrivals: the mean concurrency is sized so its p99 fits the replica and the
+        targets hold at that p99; MLPerf Inference's two datacenter scenarios).
+    serving_fraction : float, optional
+        Fraction of the measured matmul ceiling serving GEMMs reach [fraction]; default the
+        fitted value.
 
     Returns
     -------
@@ -183,6 +210,7 @@ def serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | None = N
            tokens_per_day=tokens_per_day, ttft_ms=ttft_ms, tpot_ms=tpot_ms, max_batch=max_batch,
            headroom=headroom, speculative_acceptance=speculative_acceptance,
            draft_tokens=draft_tokens, kv_dtype=kv_dtype)
+    check_choice("scenario", scenario, SCENARIOS)
     name, cfg, _ = cat.model(model)
     arch = arch_from_config(cfg, name)
     acc = cat.accelerator(gpu)
@@ -207,13 +235,15 @@ def serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | None = N
         else kv_read_efficiency,
         overhead_per_iteration_s=serving_overhead_per_iteration_s()
         if overhead_per_iteration_s is None else overhead_per_iteration_s,
-        need_tokens_per_s=None if demand is None else demand * (1 + headroom))
+        need_tokens_per_s=None if demand is None else demand * (1 + headroom),
+        scenario=scenario, draft=None if speculative_acceptance is None
+        else _draft(cat, arch, name, draft_model))
     best: _Shape | None = None
     n_eval = 0
     for fmt in formats:
         kv = kv_dtype or ("fp8" if fmt in FP8_KV_FORMATS and "fp8" in acc.peak_flops_per_s
                           else "bf16")
-        hw = hardware_for(cat, acc, COMPUTE_DTYPE[fmt])
+        hw = serving_hardware(cat, acc, COMPUTE_DTYPE[fmt], serving_fraction)
         n, shape = _search(arch, hw, fmt, kv, req)
         n_eval += n
         if shape is not None and (best is None or _better(shape, best)):
@@ -233,6 +263,11 @@ def _result(arch: Arch, name: str, gpu: str, best: _Shape, req: _Request, *,
     notes: list[str] = list(arch.notes)
     if not best.meets:
         notes.append("no shape meets the latency targets; the fastest-responding shape is shown")
+    if req.scenario == "server":
+        p99 = math.ceil(best.batch + Z_P99 * math.sqrt(best.batch))
+        notes.append(f"server scenario: Poisson arrivals at a mean of {best.batch} sequences in "
+                     f"service per stage; its p99 ({p99}) fits the replica, and TTFT/TPOT are "
+                     "taken at that p99")
     replicas = 1 if demand is None else max(1, math.ceil(demand * (1 + headroom)
                                                         / best.out_tps))
     if demand is not None and best.meets and (req.ttft_ms or req.tpot_ms):
@@ -258,6 +293,23 @@ def _result(arch: Arch, name: str, gpu: str, best: _Shape, req: _Request, *,
         bottleneck=bottleneck, candidates_evaluated=n_eval, meets_slo=best.meets, notes=notes)
 
 
+def _draft(cat: Catalog, target: Arch, name: str, draft_model: str | None) -> Arch:
+    """The speculative draft model: the one given, or the smallest catalog model that shares
+    the target's vocabulary (and so its tokenizer)."""
+    if draft_model is not None:
+        d_name, d_cfg, _ = cat.model(draft_model)
+        return arch_from_config(d_cfg, d_name)
+    pool = [arch_from_config(cfg, m) for m, cfg in
+            ((m, cat.model(m)[1]) for m in cat.models if m != name)]
+    same = [a for a in pool if a.vocab_size == target.vocab_size
+            and param_counts(a).total < param_counts(target).total]
+    if not same:
+        raise UserError(f"draft_model: no catalog model smaller than {name} shares its "
+                        f"{target.vocab_size}-token vocabulary; name the draft model",
+                        field="draft_model")
+    return min(same, key=lambda a: param_counts(a).total)
+
+
 def _formats(acc: Accelerator, quant: str) -> list[str]:
     """Weight formats to search: ``quant``, or with ``auto`` every one the accelerator runs."""
     if quant == "auto":
@@ -276,50 +328,122 @@ def _better(a: _Shape, b: _Shape) -> bool:
     return (not a.meets, a.fleet_gpus, -a.per_gpu) < (not b.meets, b.fleet_gpus, -b.per_gpu)
 
 
-def _shapes(arch: Arch, hw: Hardware, fmt: str, kv: str, req: _Request) -> dict[str, np.ndarray]:
-    """Memory, throughput and latency of every replica shape (tp × pp × batch) [SI units]."""
+def server_mean_concurrency(cap: npt.ArrayLike) -> np.ndarray:
+    """Largest mean concurrency whose p99 stays within ``cap`` under Poisson arrivals [sequences].
+
+    Parameters
+    ----------
+    cap : array_like
+        Sequences the replica can hold at once (memory, engine cap) [sequences].
+
+    Notes
+    -----
+    With Poisson arrivals and no admission wait, the number of sequences in service is Poisson
+    with mean ``N̄ = λ·(TTFT + O·TPOT)`` (Little's law; M/G/∞ occupancy [5]_). Its p99 is
+    ``N̄ + z·√N̄`` (normal approximation, z = 2.326); solving ``N̄ + z√N̄ = cap`` gives
+    ``N̄ = ((√(z² + 4·cap) − z)/2)²``. For cap = 896: 829.
+    """
+    c = np.asarray(cap, dtype=float)
+    return np.asarray(((np.sqrt(Z_P99**2 + 4 * c) - Z_P99) / 2) ** 2)
+
+
+def _batches(arch: Arch, hw: Hardware, fmt: str, kv: str, req: _Request
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Candidate (tp, pp, batch) rows: the batch grid, plus each shape's memory-bound cap.
+
+    Offline runs a shape at the most sequences its KV memory (or the engine cap) holds; Server
+    at the mean concurrency whose p99 fits that cap (:func:`server_mean_concurrency`).
+    """
     tps = [req.tp] if req.tp else tp_options(arch, hw.domain)
     pps = [req.pp] if req.pp else [p for p in pp_options(arch, PP_OPTIONS_MAX)
                                    if p & (p - 1) == 0]
-    batches = [b for b in BATCH_OPTIONS if b <= req.max_batch]
-    T, P, B = (x.ravel().astype(float) for x in np.meshgrid(tps, pps, batches, indexing="ij"))
-    I, O = req.input_tokens, req.output_tokens
-    ctx_avg = I + O / 2
-    mem = inference_memory(arch, weight_format=fmt, kv_dtype=kv, batch=B, context_tokens=ctx_avg,
+    T0, P0 = (x.ravel().astype(float) for x in np.meshgrid(tps, pps, indexing="ij"))
+    grid = np.array([b for b in BATCH_OPTIONS if b <= req.max_batch], dtype=float)
+    probe = _capacity(arch, hw, fmt, kv, req, T0, P0, np.full_like(T0, grid[-1]))
+    cap = np.minimum(probe, req.max_batch)
+    extra = np.stack([cap, server_mean_concurrency(cap)], axis=1)
+    B = np.concatenate([np.broadcast_to(grid, (T0.size, grid.size)), extra], axis=1)
+    B = np.maximum(np.floor(B), 1.0)
+    n = B.shape[1]
+    return np.repeat(T0, n), np.repeat(P0, n), B.ravel()
+
+
+def _capacity(arch: Arch, hw: Hardware, fmt: str, kv: str, req: _Request, T: np.ndarray,
+              P: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Most sequences each shape holds: KV + workspace within the free memory [sequences]."""
+    mem = inference_memory(arch, weight_format=fmt, kv_dtype=kv, batch=B,
+                           context_tokens=req.input_tokens + req.output_tokens / 2,
                            tp=T, pp=P)
     static = mem.weights + RUNTIME_RESERVED_BYTES
     budget = FREE_MEMORY_FRACTION * np.maximum(hw.memory_bytes - static, 0.0)
-    dynamic = mem.total - static
+    return np.asarray(np.floor(budget / ((mem.total - static) / B)))
+
+
+def _shapes(arch: Arch, hw: Hardware, fmt: str, kv: str, req: _Request) -> dict[str, np.ndarray]:
+    """Memory, throughput and latency of every replica shape (tp × pp × batch) [SI units]."""
+    T, P, B = _batches(arch, hw, fmt, kv, req)
+    I, O = req.input_tokens, req.output_tokens
+    ctx_avg = I + O / 2
+    # paged KV holds each running sequence at its mean context I + O/2 (blocks grow with it):
+    # reserving the whole I + O at admission under-predicts the memory-bound TensorRT-LLM rows
+    # (70B TP1 on H100: 506 vs 911.62 tok/s measured), so the published engines did not
+    mem = inference_memory(arch, weight_format=fmt, kv_dtype=kv, batch=B,
+                           context_tokens=ctx_avg, tp=T, pp=P)
+    static = mem.weights + RUNTIME_RESERVED_BYTES
+    total = mem.total
+    if req.draft is not None:  # the draft model's weights and KV share the replica
+        d_mem = inference_memory(req.draft, weight_format=fmt, kv_dtype=kv, batch=B,
+                                 context_tokens=ctx_avg, tp=T, pp=P)
+        static, total = static + d_mem.weights, total + d_mem.total
+    budget = FREE_MEMORY_FRACTION * np.maximum(hw.memory_bytes - static, 0.0)
+    dynamic = total - static
     # largest concurrency each shape holds (for reporting): KV and workspace scale with batch
     max_conc = np.floor(budget / (dynamic / B))
     alpha = req.speculative_acceptance
-    tokens_per_step = speculative_speedup(alpha, req.draft_tokens) if alpha else 1.0
+    gamma = req.draft_tokens if req.draft is not None else 0
+    tokens_per_step = speculative_speedup(alpha or 0.0, gamma) if gamma else 1.0
     # Continuous batching with chunked prefill: each iteration decodes the b running sequences
     # and prefills the b/steps new ones arriving in their place, in one forward pass [3]_ [4]_.
-    kw: dict[str, Any] = dict(weight_format=fmt, kv_dtype=kv, batch=B, context=ctx_avg, tp=T,
+    kw: dict[str, Any] = dict(weight_format=fmt, kv_dtype=kv, context=ctx_avg, tp=T,
                               pp=P, overhead_per_layer_s=req.overhead_per_layer_s,
                               kv_read_efficiency=req.kv_read_efficiency,
                               overhead_per_iteration_s=req.overhead_per_iteration_s)
-    dec = decode_step_s(arch, hw, prefill_tokens=B / (O / tokens_per_step) * I,
-                        prefill_span=I / 2, **kw)
-    alone = decode_step_s(arch, hw, **kw)
-    iteration = dec["step_s"]
+    per_seq = I / (O / tokens_per_step)
+
+    def step(batch: np.ndarray, prefill: bool) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """One iteration: the target (verifying γ+1 rows) plus γ draft steps [6]_."""
+        pre_kw: dict[str, Any] = (dict(prefill_tokens=batch * per_seq, prefill_span=I / 2)
+                                  if prefill else {})
+        target = decode_step_s(arch, hw, batch=batch, verify_tokens=gamma, **pre_kw, **kw)
+        t = target["step_s"]
+        if req.draft is not None:
+            t = t + gamma * decode_step_s(req.draft, hw, batch=batch, **pre_kw, **kw)["step_s"]
+        return t, target
+
+    iteration, dec = step(B, True)
+    alone, _ = step(B, False)
+    fits = (static <= hw.memory_bytes) & (dynamic <= budget)
+    # Server: the batch is the mean of a Poisson occupancy; its p99 must fit, and TPOT is the
+    # iteration at that p99 batch (Little's law, M/G/∞) [5]_.
+    peak_b = B
+    if req.scenario == "server":
+        peak_b = np.ceil(B + Z_P99 * np.sqrt(B))
+        fits &= (peak_b <= max_conc) & (peak_b <= req.max_batch)
+    slow = iteration if req.scenario != "server" else step(peak_b, True)[0]
     # TTFT: the prompt is split into chunks of what an iteration can take beside the decodes;
     # plus the p99 wait for admission (M/M/1 on the prefill share of the iteration) [5]_.
-    chunks = np.ceil(I / np.maximum(PREFILL_CHUNK_TOKENS - B, MIN_PREFILL_CHUNK_TOKENS))
+    chunks = np.ceil(I / np.maximum(PREFILL_CHUNK_TOKENS - peak_b, MIN_PREFILL_CHUNK_TOKENS))
     pre = prefill_s(arch, hw, weight_format=fmt, input_tokens=I, tp=T, pp=P,
                     overhead_per_layer_s=req.overhead_per_layer_s)
-    first = np.maximum(chunks * iteration * P, pre)
-    rho = np.clip((iteration - alone["step_s"]) / iteration, 0, MAX_QUEUE_UTILISATION)
+    first = np.maximum(chunks * slow * P, pre)
+    rho = np.clip((iteration - alone) / iteration, 0, MAX_QUEUE_UTILISATION)
     # pipeline: p micro-batches of b in flight; a token crosses all p stages
     out_tps = B * tokens_per_step / iteration
-    return {"T": T, "P": P, "B": B, "mem": mem.total, "max_conc": max_conc,
-            "fits": (static <= hw.memory_bytes) & (dynamic <= budget),
-            "out_tps": out_tps, "tpot": iteration * P / tokens_per_step,
+    return {"T": T, "P": P, "B": B, "mem": total, "max_conc": max_conc, "fits": fits,
+            "out_tps": out_tps, "tpot": slow * P / tokens_per_step,
             "ttft": first + p99_wait_s(first, rho), "per_gpu": out_tps / (T * P),
-            "iteration": iteration, "alone": alone["step_s"], "memory_s": dec["memory_s"],
-            "compute_s": dec["compute_s"], "tp_comm_s": dec["tp_comm_s"],
-            "ep_comm_s": dec["ep_comm_s"], "overhead_s": dec["overhead_s"]}
+            "iteration": iteration, "alone": alone,
+            **{k: dec[k] for k in BREAKDOWN_KEYS}}
 
 
 def _search(arch: Arch, hw: Hardware, fmt: str, kv: str, req: _Request
@@ -353,16 +477,11 @@ def _search(arch: Arch, hw: Hardware, fmt: str, kv: str, req: _Request
         if req.tpot_ms:
             miss = np.maximum(miss, a["tpot"] / (req.tpot_ms * MS))
         i = int(idx[np.argmin(miss[idx])])
-    bd = {"weights_and_kv_memory_s": float(a["memory_s"][i]),
-          "matmul_compute_s": float(a["compute_s"][i]),
-          "tp_comm_s": float(a["tp_comm_s"][i]), "ep_comm_s": float(a["ep_comm_s"][i]),
-          "fixed_overhead_s": float(a["overhead_s"][i]),
-          "prefill_share_s": float(a["iteration"][i] - a["alone"][i])}
-    if bd["weights_and_kv_memory_s"] < bd["matmul_compute_s"]:
-        bd["weights_and_kv_memory_s"] = 0.0
-        bd["prefill_share_s"] = 0.0  # counted inside the compute-bound pass
-    else:
-        bd["matmul_compute_s"] = 0.0
+    linear = "weights_read_s" if a["weights_s"][i] >= a["gemm_s"][i] else "gemm_compute_s"
+    bd = {linear: float(max(a["weights_s"][i], a["gemm_s"][i])),
+          "attention_s": float(a["attention_s"][i]), "tp_comm_s": float(a["tp_comm_s"][i]),
+          "ep_comm_s": float(a["ep_comm_s"][i]), "pp_comm_s": float(a["pp_comm_s"][i]),
+          "fixed_overhead_s": float(a["overhead_s"][i])}
     out_i = float(a["out_tps"][i])
     return n, _Shape(
         fmt=fmt, kv=kv, tp=int(T[i]), pp=int(P[i]), batch=int(a["B"][i]),

@@ -1,0 +1,132 @@
+"""Serving's own view of an accelerator, and the figures fitted on serving cases only.
+
+Serving does not reuse the training-fitted fraction of :mod:`gpuplan.demand.hardware`: its
+matmul ceiling is the chip's measured matmul efficiency (MAMF / dense peak) for the dtype the
+GEMMs run in, times one *serving fraction* fitted on the published serving cases
+(``benchmarks/calibrate_serving.py`` writes ``calibration.yaml`` beside this module). Its memory
+is what a framework can allocate (``allocatable_memory_bytes`` in the catalog, e.g. nvidia-smi's
+total), not the vendor's marketing figure.
+
+References
+----------
+.. [1] Bekman, "Machine Learning Engineering" (MLE), Maximum Achievable Matmul FLOPS (MAMF)
+   tables, BF16 and FP8: the per-chip, per-dtype matmul ceilings in the catalog.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gpuplan.catalog import Catalog
+from gpuplan.catalog.schema import Accelerator
+from gpuplan.demand.hardware import DEFAULT_MATMUL_EFFICIENCY, Hardware, hardware_for
+
+#: Written by ``benchmarks/calibrate_serving.py``.
+SERVING_CALIBRATION_FILE = Path(__file__).parent / "calibration.yaml"
+#: Before any fit: kernels reach the measured matmul ceiling, KV reads the copy bandwidth.
+UNFITTED_SERVING_FRACTION = 1.0
+UNFITTED_KV_READ_EFFICIENCY = 1.0
+#: Before any fit: no fixed time per layer or per iteration [s].
+UNFITTED_OVERHEAD_S = 0.0
+#: bf16 and fp16 run on the same tensor cores at the same rate; any other dtype without a
+#: measurement falls back to the same chip's bf16 (then fp16) efficiency.
+FALLBACK_DTYPES = ("bf16", "fp16")
+
+try:  # libyaml's C loader when built with it (about 10x faster than the pure-Python one)
+    _Loader: Any = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - PyYAML built without libyaml
+    _Loader = yaml.SafeLoader
+
+
+@lru_cache(maxsize=1)
+def serving_calibration() -> dict[str, Any]:
+    """The fitted serving figures of ``calibration.yaml`` as read (empty if absent)."""
+    if not SERVING_CALIBRATION_FILE.exists():
+        return {}
+    return yaml.load(SERVING_CALIBRATION_FILE.read_text(encoding="utf-8"), Loader=_Loader) or {}
+
+
+def _fitted(key: str, default: float) -> float:
+    return float(serving_calibration().get(key, default))
+
+
+def serving_fraction() -> float:
+    """Fraction of the measured matmul ceiling that serving GEMMs reach end to end [fraction]."""
+    return _fitted("serving_fraction", UNFITTED_SERVING_FRACTION)
+
+
+def serving_kv_read_efficiency() -> float:
+    """Paged decode-attention KV read efficiency, of achievable HBM bandwidth [fraction]."""
+    return _fitted("kv_read_efficiency", UNFITTED_KV_READ_EFFICIENCY)
+
+
+def serving_overhead_per_layer_s() -> float:
+    """Fixed time per layer per scheduler iteration, fitted on the serving cases [s]."""
+    return _fitted("overhead_per_layer_s", UNFITTED_OVERHEAD_S)
+
+
+def serving_overhead_per_iteration_s() -> float:
+    """Fixed time per scheduler iteration (scheduling, sampling, host sync) [s]."""
+    return _fitted("overhead_per_iteration_s", UNFITTED_OVERHEAD_S)
+
+
+def measured_matmul_efficiency(acc: Accelerator, dtype: str) -> float:
+    """The chip's measured matmul ceiling for ``dtype`` as a fraction of its peak [fraction] [1]_.
+
+    Parameters
+    ----------
+    acc : Accelerator
+        The accelerator.
+    dtype : str
+        Tensor dtype of the GEMMs (bf16, fp16, fp8, fp4) [—].
+
+    Notes
+    -----
+    ``MAMF(dtype)/peak(dtype)``; a dtype with no measurement takes the same chip's bf16 (else
+    fp16) ratio, never another vendor's; a chip with none takes
+    :data:`~gpuplan.demand.hardware.DEFAULT_MATMUL_EFFICIENCY`.
+    """
+    table = acc.matmul_efficiency
+    for d in (dtype, *FALLBACK_DTYPES):
+        if d in table:
+            return float(table[d].value)
+    return DEFAULT_MATMUL_EFFICIENCY
+
+
+def allocatable_memory_bytes(acc: Accelerator) -> float:
+    """Memory a framework can allocate on ``acc`` [bytes] (the catalog's, else ``memory_bytes``)."""
+    if acc.allocatable_memory_bytes is not None:
+        return float(acc.allocatable_memory_bytes.value)
+    return float(acc.memory_bytes.value)
+
+
+def serving_hardware(cat: Catalog, acc: Accelerator, dtype: str,
+                     fraction: float | None = None) -> Hardware:
+    """:class:`~gpuplan.demand.hardware.Hardware` as serving sees it.
+
+    Parameters
+    ----------
+    cat : Catalog
+        Catalog holding the accelerator's systems and fabrics.
+    acc : Accelerator
+        The accelerator.
+    dtype : str
+        Tensor dtype the GEMMs run in [—].
+    fraction : float, optional
+        Serving fraction of the measured matmul ceiling [fraction]; default the fitted one.
+
+    Notes
+    -----
+    ``η_serve = MAMF(dtype)/peak(dtype) · f_serve``; memory = allocatable memory. Everything
+    else (peak, achievable HBM bandwidth, fabrics) is
+    :func:`~gpuplan.demand.hardware.hardware_for`'s.
+    """
+    hw = hardware_for(cat, acc, dtype)
+    f = serving_fraction() if fraction is None else fraction
+    return replace(hw, matmul_efficiency=measured_matmul_efficiency(acc, dtype) * f,
+                   memory_bytes=allocatable_memory_bytes(acc))
