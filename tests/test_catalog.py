@@ -207,8 +207,9 @@ def test_every_builtin_usd_value_has_its_currency_year():
                 expected = STATED_USD_YEARS.get((sec, eid, name), int(v.as_of[:4]))
                 assert v.usd_year == expected, (sec, eid, name, v.as_of, v.usd_year)
                 n += 1
-    # 11 accelerator + 5 system + 4 network prices, 47 cloud rates, 6 region prices, 18 costs
-    assert n == 91
+    # 11 accelerator + 5 system + 4 network prices, 48 cloud rates (B200 1-year contract added),
+    # 6 region prices, 18 costs
+    assert n == 92
 
 
 def test_usd_year_in_a_cost_overlay(tmp_path):

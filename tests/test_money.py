@@ -44,6 +44,7 @@ from gpuplan.money.finance import annual_to_monthly, capital_recovery_factor, di
 from gpuplan.money.region import tpp, training_emissions_tco2e
 from gpuplan.money.runs import cost_usd_per_million_tokens, epoch_amortised_cost_usd
 from gpuplan.pipeline.buying import budget
+from gpuplan.units import HOURS_PER_YEAR
 from gpuplan.validation.money import validate_money_cases
 
 # numpy-financial divides by a zero rate before masking it (its own warning, not ours).
@@ -304,12 +305,20 @@ def test_unpriced_item_is_named(cat):
 
 def test_tco_outputs_consistent(cat):
     r = tco("h100-sxm", 128, cluster=_cluster(), catalog=cat, loan=LoanTerms(), years=5)
-    cf = r.cash_flows
-    assert len(cf.month) == 61
-    # npv_usd is the NPV of the monthly own - rent flows at the monthly rate
-    rm = float(annual_to_monthly(r.discount_rate))
-    assert float(npv(rm, cf.own_minus_rent_usd)) == pytest.approx(r.npv_usd, rel=1e-9)
-    assert -float(npv(rm, cf.own_usd)) == pytest.approx(r.own["npv_cost_usd"], rel=1e-9)
+    cash = tco("h100-sxm", 128, cluster=_cluster(), catalog=cat, years=5)
+    cf = cash.cash_flows
+    assert len(r.cash_flows.month) == 61
+    # bought in cash, npv_usd is the NPV of the monthly own - rent flows at the monthly rate
+    rm = float(annual_to_monthly(cash.discount_rate))
+    assert float(npv(rm, cf.own_minus_rent_usd)) == pytest.approx(cash.npv_usd, rel=1e-9)
+    assert -float(npv(rm, cf.own_usd)) == pytest.approx(cash.own["npv_cost_usd"], rel=1e-9)
+    # adjusted present value (Brealey, Myers, Allen, 13th ed., ch. 19): the project at the
+    # discount rate plus the loan's own NPV at the loan rate; a loan at its market rate with
+    # monthly payments is worth minus its upfront fee (no extension fee by default)
+    assert cash.financing_npv_usd == 0.0
+    assert r.npv_usd == pytest.approx(cash.npv_usd + r.financing_npv_usd, rel=1e-9)
+    assert r.loan.extension_fee_usd == 0.0
+    assert r.financing_npv_usd == pytest.approx(-r.loan.upfront_fee_usd, rel=1e-6, abs=1e-3)
     bd = r.cost_usd_per_gpu_hour["own_breakdown"]
     assert bd["total"] == pytest.approx(sum(v for k, v in bd.items() if k != "total"))
     assert r.cost_usd_per_gpu_hour["own"] == bd["total"]
@@ -335,10 +344,17 @@ def test_detail_and_fast_paths_agree(cat):
     assert b.detail is None
     np.testing.assert_allclose(a.npv_usd, b.npv_usd, rtol=1e-12)
     cash = a.require_detail()
+    # adjusted present value: the flows bought in cash at the discount rate, plus the loan's
+    # own flows (the difference the loan makes to the owner's cash) at the loan's rate
+    in_cash = simulate(r.inputs.model_copy(update={"loan": None}), **over).require_detail()
     rm = annual_to_monthly(r.inputs.discount_rate + over["interest_rate_shift"])
+    loan_rate = r.inputs.loan_base_rate + r.inputs.loan_margin + over["interest_rate_shift"]
+    j = (1 + loan_rate / 4) ** (1 / 3) - 1          # quarterly payments, monthly compounding
     for i in range(40):
-        assert float(npv(rm[i], cash.own_usd[i] - cash.rent_usd[i])) == pytest.approx(
-            b.npv_usd[i], rel=1e-9, abs=1e-3)
+        project = float(npv(rm[i], in_cash.own_usd[i] - in_cash.rent_usd[i]))
+        financing = float(npv(j[i], cash.own_usd[i] - in_cash.own_usd[i]))
+        assert financing == pytest.approx(a.financing_npv_usd[i], rel=1e-9, abs=1e-3)
+        assert project + financing == pytest.approx(b.npv_usd[i], rel=1e-9, abs=1e-3)
     # the rent path of the model is the public price path
     np.testing.assert_allclose(
         cash.rent_price_usd_per_gpu_hour[0], rent_price_path(2.35, r.inputs.months, over[
@@ -727,7 +743,7 @@ def test_docs_worked_example(cat):
     bd = r.cost_usd_per_gpu_hour["own_breakdown"]
     expected = {"compute": 0.7700, "network": 0.0970, "spares": 0.0154, "installation": 0.0176,
                 "facility": 0.1134, "financing": 0.2382, "energy": 0.0922,
-                "maintenance": 0.1350, "staff": 0.1309, "insurance": 0.0310, "total": 1.6407}
+                "maintenance": 0.1350, "staff": 0.0423, "insurance": 0.0310, "total": 1.5522}
     for k, v in expected.items():
         assert round(bd[k], 4) == pytest.approx(v, abs=1e-4), k
 
@@ -741,3 +757,187 @@ def test_default_distributions_hold_a_utilisation_below_the_sampling_floor(cat):
     d = default_distributions(res.inputs)["utilisation"]
     assert d.mode == pytest.approx(0.03)
     assert d.low <= d.mode <= d.high
+
+
+# ----------------------------------------------------------------------------------------------
+# Finance the textbook way (issue 14, item 6)
+# ----------------------------------------------------------------------------------------------
+
+def test_loan_is_capped_at_capex(cat):
+    # entering a loan larger than what is bought used to manufacture NPV out of the surplus
+    r = tco("h100-sxm", 128, cluster=_cluster(), catalog=cat,
+            loan=LoanTerms(amount_usd=20e9, upfront_fee=0.0))
+    capex0 = r.capex_usd["total"]
+    assert r.loan.amount_usd == pytest.approx(capex0, rel=1e-12)
+    assert any("capped at the capex" in n for n in r.notes)
+    # at its market rate and without fees the loan is worth nothing (APV), so the answer is the
+    # cash purchase's
+    cash = tco("h100-sxm", 128, cluster=_cluster(), catalog=cat)
+    assert r.financing_npv_usd == pytest.approx(0.0, abs=1e-6 * capex0)
+    assert r.npv_usd == pytest.approx(cash.npv_usd, rel=1e-9, abs=1e-6 * capex0)
+
+
+def test_breakeven_rent_price_zeroes_the_npv(cat):
+    r = tco("h100-sxm", 128, cluster=_cluster(), catalog=cat, utilisation=0.7,
+            rent_price_change_per_year=-0.1, egress_bytes_per_month=1e14, cloud="aws-p5-h100")
+    p = r.breakeven_rent_usd_per_gpu_hour
+    assert p is not None and p > 0
+    at = tco("h100-sxm", 128, cluster=_cluster(), catalog=cat, utilisation=0.7,
+             rent_price_change_per_year=-0.1, egress_bytes_per_month=1e14, cloud=p)
+    # a user price carries no egress price, so compare on the egress-free model
+    at_egress = simulate(r.inputs, detail=False,
+                         cloud_price_multiplier=p / r.inputs.rent_usd_per_gpu_hour)
+    assert float(at_egress.npv_usd[0]) == pytest.approx(0.0, abs=1e-9 * r.own["npv_cost_usd"])
+    assert at.npv_usd < float(at_egress.npv_usd[0]) + 1.0  # egress only makes renting dearer
+    # a higher rent price makes owning relatively better: the break-even is where the sign turns
+    assert (r.npv_usd > 0) == (r.rent["price_usd_per_gpu_hour"] > p)
+
+
+def test_default_priors_are_centred_on_the_base_case(cat):
+    from gpuplan.money.montecarlo import default_distributions
+
+    inp = tco("h100-sxm", 128, cluster=_cluster(), catalog=cat, utilisation=0.85,
+              rent_price_change_per_year=-0.1, failure_rate_per_year=0.02).inputs
+    base = {"gpu_price_multiplier": 1.0, "cloud_price_multiplier": 1.0,
+            "energy_price_multiplier": 1.0, "interest_rate_shift": 0.0,
+            "cloud_price_change_per_year": -0.1, "utilisation": 0.85,
+            "useful_life_years": inp.useful_life_years, "failure_rate_per_year": 0.02}
+    d = default_distributions(inp)
+    assert set(d) == set(base)
+    for k, v in base.items():
+        # triangular mean (low + mode + high) / 3 equals the mode: the prior leans neither way
+        assert d[k].mode == pytest.approx(v) and \
+            (d[k].low + d[k].mode + d[k].high) / 3 == pytest.approx(v), k
+    # the utilisation near its bound of 1 narrows on both sides instead of leaning down
+    assert (d["utilisation"].low, d["utilisation"].high) == pytest.approx((0.70, 1.0))
+
+
+def test_life_and_rent_decline_are_rank_correlated():
+    from gpuplan.money.montecarlo import LIFE_RENT_RANK_CORRELATION, rank_correlate
+
+    rng = np.random.default_rng(5)
+    x, y = rng.triangular(3, 5, 7, 200_000), rng.triangular(-0.25, -0.1, 0.05, 200_000)
+    cx, cy = rank_correlate(x, y, LIFE_RENT_RANK_CORRELATION, rng)
+    # marginals kept exactly: only the pairing changes (Iman and Conover 1982)
+    np.testing.assert_array_equal(np.sort(cx), np.sort(x))
+    np.testing.assert_array_equal(np.sort(cy), np.sort(y))
+
+    def ranks(a: np.ndarray) -> np.ndarray:
+        r = np.empty(a.size)
+        r[np.argsort(a)] = np.arange(a.size)
+        return r
+
+    spearman = np.corrcoef(ranks(cx), ranks(cy))[0, 1]
+    # Spearman's rho of a bivariate normal: (6 / pi) asin(rho / 2) (Pearson 1907)
+    expected = 6 / np.pi * np.arcsin(LIFE_RENT_RANK_CORRELATION / 2)
+    assert spearman == pytest.approx(expected, abs=0.01)
+
+
+def test_risk_memory_is_bounded_and_measured(cat):
+    import tracemalloc
+
+    from gpuplan.money.montecarlo import (
+        MAX_RISK_MEMORY_BYTES,
+        MAX_SAMPLES,
+        chunk_samples,
+        risk_memory_bytes,
+    )
+    from gpuplan.money.types import MAX_CONSTRUCTION_MONTHS, MAX_YEARS
+
+    # the largest documented run (10 million samples, 30 years, 120 construction months)
+    # streams under 1 GiB instead of the ~17 GB of one pass
+    longest = MAX_YEARS * 12 + MAX_CONSTRUCTION_MONTHS
+    assert risk_memory_bytes(MAX_SAMPLES, longest) < MAX_RISK_MEMORY_BYTES
+    r = tco("h100-sxm", 128, cluster=_cluster(), catalog=cat, loan=LoanTerms())
+    n = 3 * chunk_samples(r.inputs.months) + 17        # several chunks and a ragged last one
+    tracemalloc.start()
+    out = risk(r, n_samples=n, seed=1)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < risk_memory_bytes(n, r.inputs.months)
+    assert out.n_samples == n and 0.0 <= out.probability_own_wins <= 1.0
+    # the same seed gives the same answer
+    assert risk(r, n_samples=n, seed=1).npv_usd == out.npv_usd
+
+
+# ----------------------------------------------------------------------------------------------
+# Rent as it is sold (issue 14, item 1)
+# ----------------------------------------------------------------------------------------------
+
+def test_reserved_contract_bills_every_hour_of_the_fleet(cat):
+    """A fleet on a 3-year reserved contract pays at least its rate x every hour x the fleet,
+    whatever share of the hours it uses (GCP A3 H100 3-year commitment 4.86 USD per GPU-hour,
+    2025-03, clouds.yaml gcp-a3-h100)."""
+    for u in (0.2, 0.6, 1.0):
+        r = tco("h100-sxm", 1024, cluster=_cluster(), catalog=cat, cloud="gcp-a3-h100",
+                term="reserved_3yr", utilisation=u, years=3)
+        assert r.rent["price_usd_per_gpu_hour"] == 4.86
+        floor = 4.86 * HOURS_PER_YEAR * 3 * r.gpus
+        assert r.rent["total_cash_usd"] >= floor * (1 - 1e-12)
+        assert r.rent["total_cash_usd"] == pytest.approx(floor, rel=1e-12)   # no egress, flat
+        assert r.rent["mix"] == [{"term": "reserved_3yr", "gpus": r.gpus,
+                                  "price_usd_per_gpu_hour": 4.86,
+                                  "source": r.rent["price_source"]}]
+    # on demand pays only the used hours, so at 60 % it costs 60 % of the 24/7 bill
+    od = tco("h100-sxm", 1024, cluster=_cluster(), catalog=cat, cloud="gcp-a3-h100",
+             utilisation=0.6, years=3)
+    assert od.rent["total_cash_usd"] == pytest.approx(
+        11.06 * HOURS_PER_YEAR * 3 * od.gpus * 0.6, rel=1e-12)
+
+
+def test_on_demand_beyond_the_obtainable_fleet_is_refused(cat):
+    # market-b200 rents at most 2,048 B200 on demand (judgement anchored on AWS Capacity Blocks'
+    # 64 instances = 512 GPUs); 4,096 must be contracted
+    with pytest.raises(UserError) as e:
+        tco("b200", 4096, catalog=cat, term="on_demand")
+    msg = str(e.value)
+    assert e.value.field == "term" and "\n" not in msg
+    assert msg.startswith("term: on_demand rents at most 2,048 b200 from market-b200")
+    assert "reserved_1yr" in msg
+    assert tco("b200", 2048, catalog=cat).rent["term"] == "on_demand"
+    # without a term asked, the fleet is priced on the shortest published contract, said so
+    r = tco("b200", 4096, catalog=cat)
+    assert r.rent["term"] == "reserved_1yr" and r.rent["price_usd_per_gpu_hour"] == 3.28
+    assert any("exceed the 2,048 market-b200 rents on demand" in n for n in r.notes)
+
+
+def test_corporate_tax_shields_opex_depreciation_and_rent(cat):
+    """After tax (Brealey, Myers, Allen ch. 6): rent and opex cost (1 - t) of their amount, and
+    straight-line depreciation saves t x D a month; the US federal rate is 21 % (26 U.S.C.
+    11(b), regions.yaml)."""
+    kw = dict(cluster=_cluster(), catalog=cat, utilisation=0.8, years=5, useful_life_years=5)
+    pre = tco("h100-sxm", 128, **kw)
+    post = tco("h100-sxm", 128, corporate_tax_rate="region", **kw)
+    t = 0.21
+    assert post.inputs.corporate_tax_rate == t
+    assert any(a["name"] == "corporate_tax_rate" and a["catalog_id"] == "regions/us"
+               for a in post.assumptions)
+    assert pre.inputs.corporate_tax_rate == 0.0
+    assert post.rent["npv_cost_usd"] == pytest.approx((1 - t) * pre.rent["npv_cost_usd"],
+                                                      rel=1e-12)
+    # an independent oracle: PV of the deductions month by month at the monthly rate
+    rm = float(annual_to_monthly(pre.discount_rate))
+    months = np.arange(1, 61)
+    df = (1 + rm) ** -months
+    cap = pre.capex_usd
+    hw = sum(cap[k] for k in HARDWARE_KEYS)
+    dep = hw / 60 + cap["facility"] / (15 * 12)          # 5-year hardware, 15-year facility
+    shield = t * ((pre.opex_usd_per_year["total"] / 12 + dep) * df).sum()
+    assert pre.own["npv_cost_usd"] - post.own["npv_cost_usd"] == pytest.approx(shield, rel=1e-9)
+    # book residual: no taxable gain; the cash flows carry the same saving
+    assert -sum(post.cash_flows.own_usd) == pytest.approx(
+        -sum(pre.cash_flows.own_usd) - t * (pre.opex_usd_per_year["total"] * 5 + dep * 60),
+        rel=1e-9)
+    with pytest.raises(UserError, match="^corporate_tax_rate"):
+        tco("h100-sxm", 128, corporate_tax_rate="sometimes", **kw)
+
+
+def test_breakeven_rent_decline_zeroes_the_npv(cat):
+    r = tco("h100-sxm", 128, cluster=_cluster(), catalog=cat, utilisation=0.8,
+            rent_price_change_per_year=-0.1)
+    g = r.breakeven_rent_change_per_year
+    assert g is not None and -0.9 < g < 1.0
+    at = simulate(r.inputs, detail=False, cloud_price_change_per_year=np.array([g]))
+    assert float(at.npv_usd[0]) == pytest.approx(0.0, abs=1e-4 * r.own["npv_cost_usd"])
+    # owning wins at the baseline path exactly when the baseline's rent falls slower than g
+    assert (r.npv_usd > 0) == (g < -0.1)

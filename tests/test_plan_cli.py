@@ -83,3 +83,24 @@ def test_fuzz_sample_has_no_tracebacks():
             assert r.exit_code in (0, 2), (args, r.output)
             assert r.exception is None or isinstance(r.exception, SystemExit), (args,
                                                                                  r.exception)
+
+
+def test_catalog_prices_lists_every_economic_default_with_source_and_date():
+    from gpuplan.catalog import load_catalog
+    from gpuplan.money._catalog import section
+
+    r = runner.invoke(app, ["catalog", "prices", "--json"])
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.stdout)["prices"]
+    assert all(row["source"] and row["as_of"] for row in rows)
+    assert all(row["usd_year"] for row in rows if row["unit"].startswith("USD"))
+    cat = load_catalog()
+    # every costs entry with a value is listed (the included_in entries carry none)
+    valued = {e.id for e in section(cat, "costs").values() if e.included_in is None}
+    assert valued == {row["id"] for row in rows if row["section"] == "costs"}
+    by = {(row["id"], row["field"]): row for row in rows}
+    # the B200 contract price (derived: 2.35 x 8.60 / 6.155, clouds.yaml market-b200)
+    assert by[("market-b200", "reserved_1yr_usd_per_gpu_hour")]["value"] == 3.28
+    assert by[("staff-fte-per-w", "fte_per_w")]["value"] == pytest.approx(1.94e-6)
+    human = runner.invoke(app, ["catalog", "prices"])
+    assert human.exit_code == 0 and "market-b200" in human.output

@@ -335,3 +335,26 @@ def test_non_finite_numbers_become_null():
         "a": [1.0, None, None], "b": "x"}
     assert json_for_script({"y": [float("-inf"), "</script>"]}) == \
         '{"y":[null,"\\u003c/script\\u003e"]}'
+
+
+def test_breakeven_figures_cross_zero_at_the_break_evens(cash):
+    d = cash.model_dump()
+    best = next(o for o in d["options"] if o["label"] == d["best_option"])
+    figs = {f["id"]: f["figure"] for f in charts.breakeven_figures(d)}
+    assert set(figs) == {"fig-breakeven-price", "fig-breakeven-utilisation",
+                         "fig-breakeven-decline"}
+    line, points = figs["fig-breakeven-price"]["data"]
+    p_star = best["breakeven_rent_usd_per_gpu_hour"]
+    # the NPV line goes through (p*, 0) and through (the price now, the NPV)
+    (x0, x1), (y0, y1) = line["x"], line["y"]
+    at = lambda x: y0 + (y1 - y0) * (x - x0) / (x1 - x0)  # noqa: E731
+    assert at(p_star) == pytest.approx(0.0, abs=1e-9)
+    assert at(6.0) == pytest.approx(best["npv_usd"] / 1e6, rel=1e-9)
+    own, rent = figs["fig-breakeven-utilisation"]["data"]
+    # renting the used hours costs the owned PV exactly at the break-even utilisation
+    u = best["breakeven_utilisation"]
+    assert rent["y"][1] * u == pytest.approx(own["y"][0], rel=1e-12)
+    dec = figs["fig-breakeven-decline"]["data"][0]
+    i = dec["x"].index(best["breakeven_rent_change_per_year"])
+    assert dec["y"][i] == 0.0
+    assert {f["id"] for f in charts.all_figures(d)} >= set(figs)

@@ -109,3 +109,56 @@ def test_deadline_picks_the_fewest_power_of_two_gpus(cat):
     fewer = train("llama-3.1-8b", "h100-sxm", n // 2, 2e11, seq_len=4096, catalog=cat)
     assert fewer.wall_days > 10
     assert row.gpu_hours_per_year == pytest.approx(row.detail["gpu_hours_per_run"])
+
+
+TWO_RUNS = """
+name: t
+hardware_options: [{gpu: h100-sxm}]
+workloads:
+  - {kind: train, name: big, model: llama-3.1-8b, tokens: 1.0e+11, gpus: 64}
+  - {kind: train, name: small, model: llama-3.1-8b, tokens: 1.0e+11, gpus: 32}
+"""
+
+
+def test_a_schedule_that_cannot_fit_a_year_is_refused(cat, monkeypatch):
+    """Training runs take turns on the largest job's GPUs: 64 GPUs give 64 x 8,766 GPU-hours a
+    year, and 60 + 30 % of that does not fit (it used to be clipped silently to 100 %)."""
+    from gpuplan.pipeline import workloads
+    from gpuplan.pipeline.scenario import TrainWorkload
+
+    share = {"big": 0.6, "small": 0.3}
+
+    def fake(w, ctx):
+        return workloads.WorkloadDemand(
+            name=w.name, kind=w.kind, gpus=w.gpus,
+            gpu_hours_per_year=share[w.name] * 64 * HOURS_PER_YEAR, always_on=False,
+            detail={})
+
+    monkeypatch.setitem(workloads.WORKLOAD_HANDLERS, TrainWorkload, fake)
+    s = parse_scenario(TWO_RUNS)
+    d = demand(s, s.hardware_options[0], cat)
+    assert d.gpus == 64 and d.utilisation == pytest.approx(0.9)
+    share["small"] = 0.5                                        # 110 % of the training share
+    with pytest.raises(UserError) as e:
+        demand(s, s.hardware_options[0], cat)
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith("workloads:") and e.value.field == "workloads"
+    assert "does not fit a year" in msg and "at least 71 gpus" in msg  # ceil(1.1 x 64) = 71
+
+
+def test_utilisation_target_is_read_and_backfill_is_explicit():
+    from gpuplan.pipeline.planner import MIN_UTILISATION, owned_utilisation
+
+    s = parse_scenario(GOOD + "utilisation_target: 0.85\n")
+    # idle capacity stays idle unless the scenario says it is backfilled
+    assert s.utilisation_target == 0.85 and s.backfill == "none" and s.residual == "book"
+    # backfilled to the target, never below what the workloads use
+    assert owned_utilisation(0.47, 0.85, "to_target") == 0.85
+    assert owned_utilisation(0.95, 0.85, "to_target") == 0.95
+    # left idle: the workloads' own share
+    assert owned_utilisation(0.47, 0.85, "none") == 0.47
+    assert owned_utilisation(0.0, 0.85, "none") == MIN_UTILISATION
+    m = parse_scenario(GOOD + "backfill: none\nresidual: market\n")
+    assert m.backfill == "none" and m.residual == "market"
+    with pytest.raises(UserError, match="backfill"):
+        parse_scenario(GOOD + "backfill: sometimes\n")

@@ -66,6 +66,9 @@ class CloudModel(_Strict):
         Committed-use prices [USD per accelerator-hour]; every hour of the term is paid.
     egress_usd_per_byte : SourcedUsd, optional
         Data transfer out to the internet [USD per byte].
+    max_on_demand_gpus : SourcedCount, optional
+        Largest fleet obtainable on demand from this offering [accelerators]; a larger fleet is
+        only sold on a reserved contract (a rent comparison on demand beyond it is refused).
     default : bool
         The accelerator's reference rental price (used when the user gives none).
     """
@@ -80,6 +83,7 @@ class CloudModel(_Strict):
     reserved_1yr_usd_per_gpu_hour: SourcedUsd | None = None
     reserved_3yr_usd_per_gpu_hour: SourcedUsd | None = None
     egress_usd_per_byte: SourcedUsd | None = None
+    max_on_demand_gpus: SourcedCount | None = None
     default: bool = False
     notes: str = ""
 
@@ -140,6 +144,9 @@ class RegionModel(_Strict):
     grid_kg_co2_per_kwh: Sourced
     colocation_usd_per_kw_month: SourcedUsd | None = None
     facility_build_usd_per_w: SourcedUsd | None = None
+    #: Corporate income tax rate on profits [fraction]; deductions (opex, rent, depreciation,
+    #: interest) save this share of their amount.
+    corporate_tax_rate: SourcedFraction | None = None
     export_rules: list[ExportRule] = Field(default_factory=list)
     notes: str = ""
 

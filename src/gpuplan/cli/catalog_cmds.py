@@ -1,4 +1,5 @@
-"""``gpuplan catalog gpus|systems|models|clouds|regions``: what the catalog knows, with sources."""
+"""``gpuplan catalog gpus|systems|models|clouds|regions|prices``: what the catalog knows, with
+sources."""
 
 from __future__ import annotations
 
@@ -49,6 +50,26 @@ def catalog_clouds(as_json: JsonOpt = False, catalog: CatalogOpt = None) -> None
 def catalog_regions(as_json: JsonOpt = False, catalog: CatalogOpt = None) -> None:
     """Regions: electricity price, grid carbon intensity, export rules."""
     _section_listing("regions", as_json, catalog)
+
+
+@catalog_app.command("prices")
+@handle_errors
+def catalog_prices(as_json: JsonOpt = False, catalog: CatalogOpt = None) -> None:
+    """Every economic default (costs, regions, cloud tiers, purchase prices): value, unit,
+    source and date."""
+    from gpuplan.money.prices import economic_defaults
+
+    rows = economic_defaults(load_overlaid_catalog(catalog))
+    if as_json:
+        emit_json({"prices": rows})
+        return
+    from gpuplan.report.catalog_tables import section_table
+
+    section_table("prices", [
+        {"id": f"{r['section']}/{r['id']}",
+         f"{r['field']} [{r['unit']}]": {"value": r["value"], "as_of": r["as_of"],
+                                        "source": ("JUDGEMENT " if r["judgement"] else "")
+                                        + r["source"]}} for r in rows])
 
 
 def _section_listing(section: str, as_json: bool, catalog: list[Path] | None) -> None:

@@ -9,7 +9,9 @@ Timeline (month t = 0 ... C + M; C construction months, M = 12 x years of operat
     own_t  = - capex spent_t (t < C, or all at t = 0)            # cash purchase or equity part
              - hardware replacement at each end of useful life     # price x (1 + g_hw)^(years)
              - opex_year / 12                      (t >= C + 1)     # energy, maintenance, staff ...
-             + loan draws_t - fees - debt service_t                 # when a loan is given
+             + loan draws_t - fees - debt service_t                 # when a loan is given,
+                                                                   # discounted at the loan rate
+                                                                   # (APV); draws <= capex
              + residual value                      (t = C + M)     # hardware book (or market)
                                                                    # value + facility book value
     rent_t = - rent bill of month t - C - 1                 (t >= C + 1)
@@ -47,13 +49,13 @@ from gpuplan.money.cloud import rent_cost_per_month, rent_price_path
 from gpuplan.money.finance import (
     LoanSchedule,
     annual_to_monthly,
-    capital_recovery_factor,
     discount_factors,
     irr,
     loan_schedule,
 )
+from gpuplan.money.tax import tax_saved
 from gpuplan.money.types import TcoInputs
-from gpuplan.units import HOURS_PER_YEAR, MONTHS_PER_YEAR
+from gpuplan.units import MONTHS_PER_YEAR
 
 #: Inputs :func:`simulate` may sample, and what each does.
 SIMULATION_INPUTS = {
@@ -70,10 +72,6 @@ SIMULATION_INPUTS = {
 }
 #: Capex parts whose price scales with ``gpu_price_multiplier``.
 GPU_PRICED_KEYS = ("compute", "spares")
-#: Parts of the owned GPU-hour (:func:`own_cost_breakdown`), in order.
-OWN_BREAKDOWN_KEYS = ("compute", "network", "storage", "management", "facility_equipment",
-                      "spares", "installation", "facility", "financing", "energy", "maintenance",
-                      "staff", "software", "insurance", "colocation", "failures", "total")
 #: Base of "orders of magnitude" (market value decays 10^(-k t)).
 _DECADE = 10.0
 
@@ -94,6 +92,10 @@ class LoanFlows:
     #: Payments within the horizon, (n, k), at :attr:`payment_months_in_horizon` (k,).
     payments_in_horizon_usd: np.ndarray
     payment_months_in_horizon: np.ndarray
+    #: Interest part of each payment within the horizon, (n, k) [USD].
+    interest_payments_in_horizon_usd: np.ndarray
+    #: Corporate tax rate the interest is deducted at [fraction].
+    tax_rate: float
     #: The full schedule, arrays (n, periods), paid at :attr:`payment_months` (periods,).
     schedule: LoanSchedule
     payment_months: np.ndarray
@@ -123,6 +125,8 @@ class Simulation:
     rent_npv_usd: np.ndarray
     #: NPV(own - rent) [USD]: positive means owning costs less.
     npv_usd: np.ndarray
+    #: NPV of the loan's own flows at the loan rate (adjusted present value) [USD]; 0 in cash.
+    financing_npv_usd: np.ndarray
     #: Yearly opex by component (``energy`` ... ``failures``) [USD/year].
     opex_usd_per_year: dict[str, np.ndarray]
     replacements_usd: np.ndarray
@@ -255,6 +259,13 @@ def _opex_per_year(inp: TcoInputs, d: _Draws, compute: np.ndarray, hardware: np.
     return parts, total
 
 
+def _book_value(inp: TcoInputs, hardware: np.ndarray, facility: np.ndarray,
+                life_months: np.ndarray, g_hw: np.ndarray) -> np.ndarray:
+    """Book value at the horizon of the vintage in service and the facility, (n,) [USD]."""
+    book = inp.model_copy(update={"residual": "book"})
+    return _residual_value(book, hardware, facility, life_months, g_hw)
+
+
 def _residual_value(inp: TcoInputs, hardware: np.ndarray, facility: np.ndarray,
                     life_months: np.ndarray, g_hw: np.ndarray) -> np.ndarray:
     """Value at the horizon of the current hardware vintage and the facility, (n,) [USD].
@@ -299,8 +310,9 @@ def _loan_flows(inp: TcoInputs, capex0: np.ndarray, shift: np.ndarray) -> LoanFl
     n = capex0.shape[0]
     C = inp.construction_months
     T = C + inp.months
-    amount = np.full(n, loan.amount_usd) if loan.amount_usd else \
+    asked = np.full(n, loan.amount_usd) if loan.amount_usd else \
         loan.share_of_capex * capex0[:, 0]
+    amount = np.minimum(asked, capex0[:, 0])             # a loan finances capex, no more
     rate = _loan_rate_per_year(inp) + shift[:, 0]
     if C == 0:
         principal0 = amount
@@ -333,21 +345,51 @@ def _loan_flows(inp: TcoInputs, capex0: np.ndarray, shift: np.ndarray) -> LoanFl
         extension_month=ext_month, balance_at_horizon_usd=balance_t,
         interest_in_horizon_usd=sch["interest"][:, inside].sum(axis=1),
         payments_in_horizon_usd=sch["payment"][:, inside],
+        interest_payments_in_horizon_usd=sch["interest"][:, inside],
+        tax_rate=inp.corporate_tax_rate,
         payment_months_in_horizon=months[inside], schedule=sch, payment_months=months)
 
 
-def _add_loan(npv_own: np.ndarray, lo: LoanFlows, profile: np.ndarray, df: np.ndarray,
-              T: int, own: np.ndarray | None) -> np.ndarray:
-    """``npv_own`` with the loan's draws, fees and debt service [USD]; adds them to ``own``
-    in place when given."""
-    dfT = df[:, T]
-    npv_own = npv_own + lo.amount_usd * (profile * df).sum(axis=1) - lo.upfront_fee_usd
+def loan_discount_factors(lo: LoanFlows, payments_per_year: int, last_month: int
+                          ) -> np.ndarray:
+    """Discount factors of months 0 ... ``last_month`` at the loan's own rate, (n, T + 1).
+
+    Notes
+    -----
+    The monthly rate :math:`j = (1 + r/p)^{1/s} - 1` (:math:`r` the nominal annual loan rate,
+    :math:`p` payments a year, :math:`s = 12/p` months a period) compounds to the loan's
+    periodic rate, so the payments of the schedule discount back to the principal exactly.
+    """
+    step = MONTHS_PER_YEAR // payments_per_year
+    j = (1.0 + lo.rate_per_year / payments_per_year) ** (1.0 / step) - 1.0
+    return discount_factors(j[:, None], np.arange(last_month + 1, dtype=float)[None, :])
+
+
+def _add_loan(npv_own: np.ndarray, lo: LoanFlows, profile: np.ndarray, df_loan: np.ndarray,
+              T: int, own: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """``npv_own`` with the financing NPV of the loan added, and that NPV [USD]; adds the
+    loan's cash flows to ``own`` in place when given.
+
+    Notes
+    -----
+    Adjusted present value (Brealey, Myers, Allen ch. 19): the project is valued at the
+    discount rate as if bought in cash; the loan's own flows (draws, fees, debt service, the
+    balance repaid at the horizon) are discounted at the loan's rate, so a loan at its market
+    rate is worth minus its fees.
+    """
+    draws = (lo.amount_usd[:, None] * profile * df_loan).sum(axis=1)
+    fin = draws - lo.upfront_fee_usd
     pm = lo.payment_months_in_horizon
     if pm.size:
-        npv_own = npv_own - (lo.payments_in_horizon_usd * df[:, pm]).sum(axis=1)
-    npv_own = npv_own - lo.balance_at_horizon_usd * dfT
+        fin = fin - (lo.payments_in_horizon_usd * df_loan[:, pm]).sum(axis=1)
+    fin = fin - lo.balance_at_horizon_usd * df_loan[:, T]
     if lo.extension_month >= 0:
-        npv_own = npv_own - lo.extension_fee_usd * df[:, lo.extension_month]
+        fin = fin - lo.extension_fee_usd * df_loan[:, lo.extension_month]
+    if pm.size and lo.tax_rate > 0:             # interest tax shield, at the loan's rate
+        shield = lo.tax_rate * lo.interest_payments_in_horizon_usd
+        fin = fin + (shield * df_loan[:, pm]).sum(axis=1)
+        if own is not None:
+            own[:, pm] += shield
     if own is not None:
         own += lo.amount_usd[:, None] * profile
         own[:, 0] -= lo.upfront_fee_usd
@@ -356,7 +398,7 @@ def _add_loan(npv_own: np.ndarray, lo: LoanFlows, profile: np.ndarray, df: np.nd
         own[:, T] -= lo.balance_at_horizon_usd
         if lo.extension_month >= 0:
             own[:, lo.extension_month] -= lo.extension_fee_usd
-    return npv_own
+    return npv_own + fin, fin
 
 
 def _rent(inp: TcoInputs, d: _Draws, df_op: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -432,23 +474,32 @@ def simulate(inp: TcoInputs, *, detail: bool = True, **over: npt.ArrayLike) -> S
     if own is not None:
         own[:, T] += residual
     npv_own = -pv_spend - pv_rep - pv_opex + residual * df[:, T]
+    tax = inp.corporate_tax_rate
+    if tax > 0:
+        gain = residual - _book_value(inp, hardware, facility, life_months, g_hw)
+        npv_own = npv_own + tax_saved(inp, tax, opex_y, hardware, facility, life_months, g_hw,
+                                      gain, df, C, own)
     lo = None
+    financing_npv = np.zeros(n)
     if inp.loan is not None:
         lo = _loan_flows(inp, capex0, d.interest_rate_shift)
-        npv_own = _add_loan(npv_own, lo, profile, df, T, own)
+        df_loan = loan_discount_factors(lo, inp.loan.payments_per_year, T)
+        npv_own, financing_npv = _add_loan(npv_own, lo, profile, df_loan, T, own)
 
     price, bill = _rent(inp, d, df_op)
+    bill = bill * (1.0 - tax)                  # the rent bill is deducted from taxable profit
     npv_rent = -(bill * df_op).sum(axis=1)
     cash = None
     if own is not None:
         rent = np.zeros((n, T + 1))
         rent[:, C + 1:] -= bill
-        full_pv = (rent_cost_per_month(inp.gpus, price) * df_op).sum(axis=1)
+        full_pv = (rent_cost_per_month(inp.gpus, price) * (1.0 - tax) * df_op).sum(axis=1)
         cash = CashFlowDetail(own_usd=own, rent_usd=rent, rent_price_usd_per_gpu_hour=price,
                               rent_bill_usd=bill, rent_full_pv_usd=full_pv,
                               breakeven_month=breakeven_month(own - rent))
     return Simulation(
         own_npv_usd=npv_own, rent_npv_usd=npv_rent, npv_usd=npv_own - npv_rent,
+        financing_npv_usd=financing_npv,
         opex_usd_per_year={k: v[:, 0] for k, v in opex_parts.items()},
         replacements_usd=rep_total, residual_usd=residual, loan=lo, detail=cash)
 
@@ -496,68 +547,9 @@ def conventional_irr(values: npt.ArrayLike) -> float | None:
     return r if math.isfinite(r) else None
 
 
-def own_cost_breakdown(inp: TcoInputs, *, useful_life_years: npt.ArrayLike | None = None,
-                       utilisation: npt.ArrayLike | None = None) -> dict[str, np.ndarray]:
-    """Levelised cost of a used, owned GPU-hour by component [USD per GPU-hour].
+# The levelised owned GPU-hour lives in :mod:`gpuplan.money.levelised`; re-exported here.
+from gpuplan.money.levelised import OWN_BREAKDOWN_KEYS, own_cost_breakdown  # noqa: E402
 
-    Parameters
-    ----------
-    inp : TcoInputs
-        The baseline.
-    useful_life_years : float or array, optional
-        Hardware life [years] replacing the baseline's.
-    utilisation : float or array, optional
-        Share of hours used [fraction] replacing the baseline's; broadcasts with the life.
-
-    Returns
-    -------
-    dict of numpy.ndarray
-        One entry per :data:`OWN_BREAKDOWN_KEYS` [USD per GPU-hour].
-
-    Notes
-    -----
-    For each capex part :math:`K_i` with life :math:`n_i` (hardware: useful life; facility:
-    facility life) at capital rate :math:`r` (the discount rate, or the loan-weighted blend of
-    the loan rate and the discount rate):
-    depreciation :math:`K_i / n_i`, financing :math:`K_i (\\mathrm{CRF}(r, n_i) - 1/n_i)`; plus
-    upfront loan fees spread over the tenor and the yearly opex. Each is divided by
-    :math:`N \\cdot 8766\\,\\mathrm{h} \\cdot u`.
-    """
-    life = np.asarray(inp.useful_life_years if useful_life_years is None else useful_life_years,
-                      dtype=float)
-    u = np.asarray(inp.utilisation if utilisation is None else utilisation, dtype=float)
-    cap = inp.capex_usd
-    r = inp.discount_rate
-    fees_y = 0.0
-    if inp.loan is not None:
-        capex0 = sum(cap[k] for k in HARDWARE_KEYS) + cap["facility"]
-        amount = inp.loan.amount_usd or inp.loan.share_of_capex * capex0
-        share = min(1.0, amount / capex0) if capex0 > 0 else 0.0
-        r = share * _loan_rate_per_year(inp) + (1.0 - share) * inp.discount_rate
-        fees_y = inp.loan.upfront_fee * amount / inp.loan.years
-    hours = inp.gpus * HOURS_PER_YEAR * u
-    out: dict[str, np.ndarray] = {}
-    fin = np.zeros(np.broadcast(life, u).shape)
-    crf_hw = capital_recovery_factor(r, life)
-    for k in HARDWARE_KEYS:
-        out[k] = cap[k] / life / hours
-        fin = fin + cap[k] * (crf_hw - 1.0 / life)
-    fl = inp.facility_life_years
-    out["facility"] = cap["facility"] / fl / hours * np.ones_like(fin)
-    fin = fin + cap["facility"] * (capital_recovery_factor(r, fl) - 1.0 / fl)
-    out["financing"] = (fin + fees_y) / hours
-    hw = sum(cap[k] for k in HARDWARE_KEYS)
-    yearly = {
-        "energy": ox.energy_usd_per_year(inp.energy_wh_per_year, inp.electricity_usd_per_kwh),
-        "maintenance": ox.maintenance_usd_per_year(hw, inp.maintenance_fraction_per_year),
-        "staff": ox.staff_usd_per_year(inp.staff_fte, inp.staff_usd_per_fte_year),
-        "software": ox.software_usd_per_year(inp.gpus, inp.software_usd_per_gpu_year),
-        "insurance": ox.insurance_usd_per_year(hw + cap["facility"],
-                                               inp.insurance_fraction_per_year),
-        "colocation": np.asarray(inp.colocation_usd_per_year),
-        "failures": ox.failures_usd_per_year(cap["compute"], inp.failure_rate_per_year)}
-    for k, v in yearly.items():
-        out[k] = v / hours * np.ones_like(fin)
-    out["total"] = sum((out[k] for k in OWN_BREAKDOWN_KEYS if k != "total"),
-                       np.zeros_like(fin))
-    return out
+__all__ = ["OWN_BREAKDOWN_KEYS", "SIMULATION_INPUTS", "CashFlowDetail", "LoanFlows",
+           "Simulation", "breakeven_month", "conventional_irr", "loan_discount_factors",
+           "own_cost_breakdown", "simulate"]

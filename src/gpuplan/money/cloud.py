@@ -82,8 +82,22 @@ def default_rent_usd_per_gpu_hour(gpu: str, catalog: Catalog | None = None,
     return float(p.value)
 
 
+def check_on_demand_fleet(entry: CloudModel, term: str, gpus: int | None) -> None:
+    """A one-line UserError when ``gpus`` on demand exceed what ``entry`` rents without a
+    contract (its ``max_on_demand_gpus``) [accelerators]."""
+    cap = entry.max_on_demand_gpus
+    if term != "on_demand" or gpus is None or cap is None or gpus <= cap.value:
+        return
+    have = [t for t in TERMS[1:] if entry.price(t) is not None]
+    raise UserError(f"term: on_demand rents at most {cap.value:,.0f} {entry.accelerator} from "
+                    f"{entry.id} ({' '.join(cap.source.split())[:80]}..., {cap.as_of}); "
+                    f"{gpus:,} need a reserved contract"
+                    + (f" ({', '.join(have)})" if have else " (none published: give a price)"),
+                    field="term")
+
+
 def resolve_rent(gpu: str, cloud: str | float | None = None, term: str | None = None,
-                 catalog: Catalog | None = None) -> RentPrice:
+                 catalog: Catalog | None = None, gpus: int | None = None) -> RentPrice:
     """The rental price for a comparison.
 
     Parameters
@@ -93,17 +107,24 @@ def resolve_rent(gpu: str, cloud: str | float | None = None, term: str | None = 
     cloud : str, float or None
         A ``clouds`` id, a price [USD per GPU-hour], or None for the accelerator's default entry.
     term : {"on_demand", "reserved_1yr", "reserved_3yr"}, optional
-        Default on demand. A term the entry does not publish is a UserError naming what it has.
+        Default on demand, or the shortest published contract when ``gpus`` exceed what the
+        entry rents on demand. A term the entry does not publish is a UserError naming what it
+        has.
     catalog : Catalog, optional
         Default the built-in catalog.
+    gpus : int, optional
+        Fleet rented [accelerators]; on demand it may not exceed the entry's
+        ``max_on_demand_gpus``.
 
     Raises
     ------
     UserError
-        ``field="term"`` for an unknown term, ``field="cloud"`` for a price out of range or no
-        rental price in the catalog.
+        ``field="term"`` for an unknown term or an on-demand fleet beyond what the entry rents
+        without a contract, ``field="cloud"`` for a price out of range or no rental price in the
+        catalog.
     """
     cat = get_catalog(catalog)
+    asked = term
     term = check_choice("term", term or "on_demand", TERMS)
     if isinstance(cloud, (int, float)) and not isinstance(cloud, bool):
         if not math.isfinite(cloud) or cloud <= 0 or cloud > MAX_RENT_USD_PER_GPU_HOUR:
@@ -126,13 +147,21 @@ def resolve_rent(gpu: str, cloud: str | float | None = None, term: str | None = 
             raise UserError(f"clouds entry {entry.id!r} rents {entry.accelerator}, not {acc.id}; "
                             f"entries for {acc.id}: "
                             f"{', '.join(c.id for c in offerings(acc.id, cat)) or 'none'}")
+    notes: list[str] = []
+    cap = entry.max_on_demand_gpus
+    if asked is None and cap is not None and gpus is not None and gpus > cap.value:
+        contracted = [t for t in TERMS[1:] if entry.price(t) is not None]
+        if contracted:                      # no term asked: the fleet is priced on a contract
+            term = contracted[0]
+            notes.append(f"rent: {gpus:,} GPUs exceed the {cap.value:,.0f} {entry.id} rents on "
+                         f"demand: priced on {term} (billed every hour)")
     p = entry.price(term)
     if p is None:
         have = [t for t in TERMS if entry.price(t) is not None]
         raise UserError(f"clouds entry {entry.id!r} publishes no {term} price; it has: "
                         f"{', '.join(have)}")
+    check_on_demand_fleet(entry, term, gpus)
     eg = entry.egress_usd_per_byte
-    notes: list[str] = []
     if eg is None:
         notes.append(f"no egress price for {entry.id}: egress costs 0")
     return RentPrice(cloud=entry.id, term=term, price_usd_per_gpu_hour=p.value,

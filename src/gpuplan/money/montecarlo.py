@@ -1,30 +1,46 @@
 """Risk: Monte Carlo over uncertain inputs of the own-vs-rent cash flows, and a tornado chart.
 
-Each uncertain input gets a distribution (user-set, or the defaults below, which are
-judgements anchored on the ranges in the catalog facts). ``n_samples`` draws run through the
-same vectorised cash-flow model as ``gpuplan tco`` (:func:`gpuplan.money.cashflows.simulate`)
-in one pass of array arithmetic; a fixed ``seed`` makes the run reproducible. The tornado moves one
-input at a time to its 10th and 90th percentile with the others at the baseline.
+Each uncertain input gets a distribution (user-set, or the defaults below, centred on the
+base case: each triangular default is symmetric about the baseline, so the mean draw is the
+baseline and the risk run does not lean for or against owning). ``n_samples`` draws run through
+the same vectorised cash-flow model as ``gpuplan tco``
+(:func:`gpuplan.money.cashflows.simulate`) in chunks sized to keep memory bounded (about
+:data:`CHUNK_BUDGET_BYTES` of working arrays plus 32 bytes a sample); a fixed ``seed`` makes the
+run reproducible. The tornado moves one input at a time to its 10th and 90th percentile with the
+others at the baseline.
+
+Obsolescence and rent are linked: a faster fall in rental prices comes with a shorter useful
+life of owned hardware (both follow the arrival of the next generation), so the useful life and
+the rent price change are drawn with rank correlation :data:`LIFE_RENT_RANK_CORRELATION`
+(Iman and Conover 1982: each marginal is kept, only the pairing of draws changes).
 
 Inputs (``multiplier`` = factor on the baseline value; ``absolute`` = the value itself, or for
 ``interest_rate_shift`` a shift added to the discount rate and the loan base rate):
 
 ====================================  ==========  =========================================
-input                                 scale       default distribution (judgement)
+input                                 scale       default distribution (judgement, centred)
 ====================================  ==========  =========================================
-gpu_price_multiplier                  multiplier  triangular(0.85, 1, 1.30)
-cloud_price_multiplier                multiplier  triangular(0.60, 1, 1.30)
-cloud_price_change_per_year           absolute    triangular(-0.30, base, base + 0.10)
-energy_price_multiplier               multiplier  triangular(0.80, 1, 1.50)
-utilisation                           absolute    triangular(base - 0.2, base, base + 0.15)
-useful_life_years                     absolute    triangular(2, base, max(6, base))
-interest_rate_shift                   absolute    triangular(-0.01, 0, 0.02)
-failure_rate_per_year                 absolute    triangular(0, base, base + 0.03)
+gpu_price_multiplier                  multiplier  triangular(0.85, 1, 1.15)
+cloud_price_multiplier                multiplier  triangular(0.70, 1, 1.30)
+cloud_price_change_per_year           absolute    triangular(base - 0.15, base, base + 0.15)
+energy_price_multiplier               multiplier  triangular(0.75, 1, 1.25)
+utilisation                           absolute    triangular(base -+ h, base), h <= 0.15
+useful_life_years                     absolute    triangular(base -+ h, base), h <= 1.5 years
+interest_rate_shift                   absolute    triangular(-0.015, 0, 0.015)
+failure_rate_per_year                 absolute    triangular(base -+ h, base), h <= 0.03
 ====================================  ==========  =========================================
 
-Anchors: H100 street/list prices 25-36k (2023-2025); H100 rentals fell ~45 % in 2025 and rose
-~40 % by Mar 2026; US state industrial electricity 6-19 c/kWh; depreciation lives 2-3 years
-(critics) to 6 (hyperscalers); SOFR 3.95-4.45 % in 2025 (shared/facts catalog_notes.md 2, 6-8).
+``-+ h``: symmetric about the base with half-width ``h``, narrowed where a physical bound
+(utilisation 0.05-1, life 1 year, failures 0) would cut one side. Anchors of the half-widths:
+H100 street/list prices 25-36k (+-18 % about 30k, 2023-2025); H100 rentals fell ~45 % in 2025
+and rose ~40 % by Mar 2026; US state industrial electricity 6-19 c/kWh; depreciation lives 2-3
+years (critics) to 6 (hyperscalers); SOFR 3.95-4.45 % in 2025 (shared/facts catalog_notes.md 2,
+6-8).
+
+References
+----------
+.. [1] Iman, R. L. and Conover, W. J. (1982), "A distribution-free approach to inducing rank
+   correlation among input variables", Communications in Statistics B 11(3), 311-334.
 """
 
 from __future__ import annotations
@@ -52,6 +68,29 @@ SCALES: dict[str, Scale] = {
 PERCENTILES = (5, 10, 25, 50, 75, 90, 95)
 TORNADO_QUANTILES = (0.10, 0.90)
 MAX_SAMPLES = 10_000_000
+#: Rank correlation of the useful life and the rent price change [dimensionless] (judgement: no
+#: published estimate; positive = a shorter life comes with a faster rent decline).
+LIFE_RENT_RANK_CORRELATION = 0.6
+#: Working memory of one chunk of samples in the cash-flow model [bytes].
+CHUNK_BUDGET_BYTES = 256 * 2**20
+#: Monthly (n, T + 1) float arrays the cash-flow model holds at once per sample (discount
+#: factors at the discount and loan rates, price path, bill, their products and temporaries;
+#: about 19 measured with tracemalloc, counted high).
+ARRAYS_PER_SAMPLE_MONTH = 24
+#: Bytes kept per sample across chunks: NPV, own and rent NPVs, and a percentile copy.
+BYTES_PER_SAMPLE_KEPT = 4 * 8
+#: Most memory a risk run may need [bytes] (:func:`risk_memory_bytes` stays below it up to
+#: MAX_SAMPLES over the longest horizon and construction; a test pins it).
+MAX_RISK_MEMORY_BYTES = 2**30
+#: Samples kept for the tornado's percentiles (the first chunk's draws, at most this many).
+TORNADO_SAMPLES = 200_000
+#: Half-widths of the centred defaults, in the input's unit (see the module docstring).
+HALF_WIDTH = {"gpu_price_multiplier": 0.15, "cloud_price_multiplier": 0.30,
+              "cloud_price_change_per_year": 0.15, "energy_price_multiplier": 0.25,
+              "utilisation": 0.15, "useful_life_years": 1.5, "interest_rate_shift": 0.015,
+              "failure_rate_per_year": 0.03}
+#: Shortest useful life a default distribution reaches [years].
+MIN_SAMPLED_LIFE_YEARS = 1.0
 #: Largest seed accepted (numpy's SeedSequence takes any non-negative integer).
 MAX_SEED = 2**63 - 1
 #: Bounds a sampled value is clipped to (physical limits, not distribution choices).
@@ -151,24 +190,85 @@ class RiskResult(BaseModel):
 MIN_SAMPLED_UTILISATION = 0.05
 
 
+def _centred(base: float, half: float, lo: float = -np.inf, hi: float = np.inf) -> Dist:
+    """Triangular(base - h, base, base + h) with h = ``half`` narrowed to stay in [lo, hi]."""
+    h = max(0.0, min(half, base - lo, hi - base))
+    return Dist(kind="triangular", low=base - h, mode=base, high=base + h)
+
+
 def default_distributions(inp: TcoInputs) -> dict[str, Dist]:
-    """The judgement defaults of the module docstring, centred on ``inp``."""
-    u = inp.utilisation
-    life = inp.useful_life_years
-    g = inp.rent_price_change_per_year
-    f = inp.failure_rate_per_year
-    T = "triangular"
+    """The centred judgement defaults of the module docstring, about ``inp``."""
+    h = HALF_WIDTH
     return {
-        "gpu_price_multiplier": Dist(kind=T, low=0.85, mode=1.0, high=1.30),
-        "cloud_price_multiplier": Dist(kind=T, low=0.60, mode=1.0, high=1.30),
-        "cloud_price_change_per_year": Dist(kind=T, low=min(-0.30, g), mode=g, high=g + 0.10),
-        "energy_price_multiplier": Dist(kind=T, low=0.80, mode=1.0, high=1.50),
-        "utilisation": Dist(kind=T, low=min(max(MIN_SAMPLED_UTILISATION, u - 0.2), u), mode=u,
-                            high=min(1.0, u + 0.15)),
-        "useful_life_years": Dist(kind=T, low=min(2.0, life), mode=life, high=max(6.0, life)),
-        "interest_rate_shift": Dist(kind=T, low=-0.01, mode=0.0, high=0.02),
-        "failure_rate_per_year": Dist(kind=T, low=0.0, mode=f, high=min(1.0, f + 0.03)),
+        "gpu_price_multiplier": _centred(1.0, h["gpu_price_multiplier"], 0.0),
+        "cloud_price_multiplier": _centred(1.0, h["cloud_price_multiplier"], 0.0),
+        "cloud_price_change_per_year": _centred(inp.rent_price_change_per_year,
+                                                h["cloud_price_change_per_year"], -0.99),
+        "energy_price_multiplier": _centred(1.0, h["energy_price_multiplier"], 0.0),
+        "utilisation": _centred(inp.utilisation, h["utilisation"],
+                                min(MIN_SAMPLED_UTILISATION, inp.utilisation), 1.0),
+        "useful_life_years": _centred(inp.useful_life_years, h["useful_life_years"],
+                                      min(MIN_SAMPLED_LIFE_YEARS, inp.useful_life_years)),
+        "interest_rate_shift": _centred(0.0, h["interest_rate_shift"]),
+        "failure_rate_per_year": _centred(inp.failure_rate_per_year,
+                                          h["failure_rate_per_year"], 0.0, 1.0),
     }
+
+
+def rank_correlate(x: np.ndarray, y: np.ndarray, rho: float, rng: np.random.Generator
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Reorder ``x`` and ``y`` so their ranks follow a bivariate normal of correlation ``rho``.
+
+    Parameters
+    ----------
+    x, y : numpy.ndarray (n,)
+        Independent draws of two inputs [their units]; their marginals are kept exactly.
+    rho : float
+        Correlation of the normal scores [dimensionless], -1 ... 1.
+    rng : numpy.random.Generator
+        Source of the normal scores.
+
+    Notes
+    -----
+    Iman and Conover (1982): draw :math:`z_1, z_2 = \rho z_1 + \\sqrt{1-\rho^2} e`; give
+    ``x`` the ranks of :math:`z_1` and ``y`` those of :math:`z_2`.
+    """
+    n = x.size
+    z1 = rng.standard_normal(n)
+    z2 = rho * z1 + np.sqrt(1.0 - rho * rho) * rng.standard_normal(n)
+    xs, ys = np.sort(x), np.sort(y)
+    ox, oy = np.empty(n), np.empty(n)
+    ox[np.argsort(z1)] = xs
+    oy[np.argsort(z2)] = ys
+    return ox, oy
+
+
+def chunk_samples(months: int) -> int:
+    """Samples per chunk so that one chunk's working arrays stay near
+    :data:`CHUNK_BUDGET_BYTES` [count] for a model of ``months`` + 1 months."""
+    per = (months + 1) * ARRAYS_PER_SAMPLE_MONTH * 8
+    return max(1, CHUNK_BUDGET_BYTES // per)
+
+
+def risk_memory_bytes(n_samples: int, months: int) -> int:
+    r"""Peak memory a risk run needs [bytes]: what is kept per sample plus one chunk.
+
+    Notes
+    -----
+    :math:`B = 32 n + \min(n, n_c) (T + 1) \cdot 24 \cdot 8` with :math:`n_c` =
+    :func:`chunk_samples`.
+    """
+    c = min(n_samples, chunk_samples(months))
+    return n_samples * BYTES_PER_SAMPLE_KEPT + c * (months + 1) * ARRAYS_PER_SAMPLE_MONTH * 8
+
+
+def _draw(dists: Mapping[str, Dist], rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    """``n`` clipped draws of every input, the life and rent change rank-correlated."""
+    out = {k: _clip(k, dists[k].sample(rng, n)) for k in SCALES}
+    out["useful_life_years"], out["cloud_price_change_per_year"] = rank_correlate(
+        out["useful_life_years"], out["cloud_price_change_per_year"],
+        LIFE_RENT_RANK_CORRELATION, rng)
+    return out
 
 
 def _clip(name: str, x: np.ndarray) -> np.ndarray:
@@ -223,26 +323,36 @@ def risk(inputs: TcoInputs | TcoResult, n_samples: int = 100_000, seed: int = 0,
         except (TypeError, ValueError) as e:
             raise UserError(f"distributions: distribution of {k}: {e}".splitlines()[0],
                             field="distributions") from None
-    rng = np.random.default_rng(seed)
-    samples = {k: _clip(k, dists[k].sample(rng, n)) for k in SCALES}
-    sim = simulate(inp, detail=False, **samples)
-    npv = sim.npv_usd
+    T = inp.construction_months + inp.months
+    chunk = chunk_samples(T)
+    streams = np.random.SeedSequence(seed).spawn((n + chunk - 1) // chunk)
+    npv, own, rent = np.empty(n), np.empty(n), np.empty(n)
+    kept: dict[str, np.ndarray] = {}
+    for i, ss in enumerate(streams):
+        a, b = i * chunk, min(n, (i + 1) * chunk)
+        draws = _draw(dists, np.random.default_rng(ss), b - a)
+        sim = simulate(inp, detail=False, **draws)
+        npv[a:b], own[a:b], rent[a:b] = sim.npv_usd, sim.own_npv_usd, sim.rent_npv_usd
+        if i == 0:
+            kept = {k: v[:TORNADO_SAMPLES] for k, v in draws.items()}
     base = float(simulate(inp, detail=False).npv_usd[0])
     tornado: list[TornadoRow] = []
     for k in SCALES:
-        lo, hi = np.quantile(samples[k], TORNADO_QUANTILES)
+        lo, hi = np.quantile(kept[k], TORNADO_QUANTILES)
         s = simulate(inp, detail=False, **{k: np.array([lo, hi])}).npv_usd
         tornado.append(TornadoRow(input=k, scale=SCALES[k], low_value=float(lo),
                                   high_value=float(hi), npv_low_usd=float(s[0]),
                                   npv_high_usd=float(s[1]), swing_usd=float(abs(s[1] - s[0]))))
     tornado.sort(key=lambda r: -r["swing_usd"])
     notes = ["npv_usd = NPV(own - rent) at the discount rate; positive means owning costs less",
-             "tornado: each input at its 10th and 90th percentile, the others at the baseline"]
+             "tornado: each input at its 10th and 90th percentile, the others at the baseline",
+             f"useful life and rent price change drawn with rank correlation "
+             f"{LIFE_RENT_RANK_CORRELATION} (faster obsolescence lowers rent too)"]
     if inp.rent_term != "on_demand":
         notes.append(f"rent term {inp.rent_term}: every contracted hour is paid, so utilisation "
                      f"does not change the NPV")
     return RiskResult(n_samples=int(n_samples), seed=int(seed), baseline_npv_usd=base,
-                      npv_usd=_pct(npv), own_npv_cost_usd=_pct(-sim.own_npv_usd),
-                      rent_npv_cost_usd=_pct(-sim.rent_npv_usd),
+                      npv_usd=_pct(npv), own_npv_cost_usd=_pct(-own),
+                      rent_npv_cost_usd=_pct(-rent),
                       probability_own_wins=float((npv > 0).mean()), tornado=tornado,
                       distributions=dists, notes=notes)

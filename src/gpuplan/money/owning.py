@@ -26,6 +26,10 @@ from gpuplan.cluster.result import ClusterResult
 from gpuplan.errors import UserError
 from gpuplan.money import opex as ox
 from gpuplan.money._catalog import Assumptions, cost, get_catalog
+from gpuplan.money.breakeven import (
+    breakeven_rent_change_per_year,
+    breakeven_rent_usd_per_gpu_hour,
+)
 from gpuplan.money.capex import (
     HARDWARE_KEYS,
     PricedLine,
@@ -70,6 +74,7 @@ from gpuplan.money.types import (
     OwnSummary,
     RentSensitivityRow,
     RentSummary,
+    RentTier,
     Residual,
     RunningArgs,
     RunningInputs,
@@ -86,6 +91,8 @@ UTILISATION_SENSITIVITY = (0.5, 0.7, 0.9, 1.0)
 #: Rent price paths shown in the sensitivity table [fraction per year]; -0.276 = Epoch's
 #: 0.14 orders of magnitude per year of price-performance (10^-0.14 - 1).
 RENT_CHANGE_SENSITIVITY = (-0.276, -0.1, 0.0, 0.1)
+#: Highest corporate tax rate accepted [fraction] (a typo guard: statutory rates reach ~35 %).
+MAX_CORPORATE_TAX_RATE = 0.9
 
 
 # ----------------------------------------------------------------------------------------------
@@ -104,7 +111,8 @@ def tco(gpu: str, gpus: int, *, system: str | None = None, region: str = "us",
         failure_rate_per_year: float = 0.0,
         maintenance_fraction_per_year: float | None = None,
         electricity_usd_per_kwh: float | None = None, as_of: str | None = None,
-        catalog: Catalog | None = None, cluster: ClusterResult | None = None,
+        corporate_tax_rate: float | str | None = None, catalog: Catalog | None = None,
+        cluster: ClusterResult | None = None,
         cluster_kwargs: dict[str, Any] | None = None) -> TcoResult:
     """Own versus rent for ``gpus`` accelerators ``gpu`` over ``years``.
 
@@ -136,17 +144,14 @@ def tco(gpu: str, gpus: int, *, system: str | None = None, region: str = "us",
         Hardware life [years]; default catalog ``useful-life``. Hardware is replaced at the end
         of its life within the horizon.
     residual : {"book", "market"}
-        Hardware value at the horizon: straight-line book value, or purchase price decayed by
-        price-performance (Epoch: 0.14 orders of magnitude a year).
+        Hardware value at the horizon: book value, or price decayed 0.14 OOM a year (Epoch).
     rent_price_change_per_year, hardware_price_change_per_year : float
         Yearly change of the rental and hardware prices [fraction/year].
     construction_months : int
         Months between the first spend and operation [months]; loan interest during them is
         capitalised.
-    egress_bytes_per_month : float
-        Data moved out of the cloud each month [bytes/month].
-    software_usd_per_gpu_year : float
-        Licences [USD per GPU-year] (none in the catalog: default 0).
+    egress_bytes_per_month, software_usd_per_gpu_year : float
+        Data out of the cloud [bytes/month]; licences [USD per GPU-year] (default 0).
     staff_fte, staff_usd_per_fte_year : float, optional
         Staff [FTE] and loaded cost [USD/year]; defaults from the catalog (FTE per W of IT).
     staff_gpus_per_fte : float, optional
@@ -159,18 +164,18 @@ def tco(gpu: str, gpus: int, *, system: str | None = None, region: str = "us",
         Electricity price [USD/kWh]; default the region's.
     as_of : str, optional
         Purchase date for the export rules (default today).
+    corporate_tax_rate : float or "region", optional
+        Tax on profits [fraction], or ``"region"`` for the region's; None = pre-tax. Opex, rent
+        and loan interest are deducted, hardware and facility depreciate as a shield.
     catalog : Catalog, optional
-        Default the built-in catalog.
-    cluster : ClusterResult, optional
-        A cluster already built; default ``gpuplan.cluster.build_cluster`` (or a proxy).
-    cluster_kwargs : dict, optional
-        Keyword arguments of the cluster builder when ``cluster`` is not given.
+        Default the built-in catalog. ``cluster`` below: default built here.
+    cluster, cluster_kwargs : ClusterResult, dict, optional
+        A cluster already built; else ``gpuplan.cluster.build_cluster(**cluster_kwargs)``.
 
     Raises
     ------
     UserError
-        Unknown ids, out-of-range values (``field`` = the parameter's name), an
-        export-controlled purchase, no purchase price.
+        Unknown ids, out-of-range values (``field`` = the parameter), export rules, no price.
     """
     cat = get_catalog(catalog)
     a = Assumptions()
@@ -199,8 +204,9 @@ def tco(gpu: str, gpus: int, *, system: str | None = None, region: str = "us",
     capex, colo_y, lines = price_cluster(cluster, cat, reg, facility, a, notes)
     running = _running_inputs(cat, reg, cluster, a, running_args)
     capital = _capital_inputs(cat, a, capital_args)
-    rp = _rent_price(acc.id, cloud, term, cat, a, notes)
+    rp = _rent_price(acc.id, cloud, term, cat, a, notes, int(cluster.gpus))
     base, margin = _loan_rates(cat, a, loan)
+    tax = _tax_rate(reg, corporate_tax_rate, a, notes)
 
     inp = TcoInputs(
         gpu=acc.id, system=cluster.system, region=reg.id, gpus=int(cluster.gpus), years=years,
@@ -209,8 +215,28 @@ def tco(gpu: str, gpus: int, *, system: str | None = None, region: str = "us",
         colocation_usd_per_year=colo_y, rent_usd_per_gpu_hour=rp.price_usd_per_gpu_hour,
         rent_term=rp.term, rent_price_change_per_year=rent_price_change_per_year,
         egress_bytes_per_month=egress_bytes_per_month, egress_usd_per_byte=rp.egress_usd_per_byte,
-        loan=loan, loan_base_rate=base, loan_margin=margin, **running, **capital)
+        loan=loan, loan_base_rate=base, loan_margin=margin, corporate_tax_rate=tax, **running,
+        **capital)
     return _result(inp, cluster, lines, purchase, rp, a, notes, cat)
+
+
+def _tax_rate(reg: RegionModel, rate: float | str | None, a: Assumptions, notes: list[str]
+              ) -> float:
+    """The corporate tax rate [fraction]: none (pre-tax), the user's, or the region's."""
+    if rate is None:
+        return 0.0
+    if isinstance(rate, str):
+        if rate != "region":
+            raise UserError(f"corporate_tax_rate must be a fraction or 'region', got {rate!r}",
+                            field="corporate_tax_rate")
+        if reg.corporate_tax_rate is None:
+            notes.append(f"region {reg.id} has no corporate tax rate: cash flows are pre-tax")
+            return 0.0
+        return a.sourced("corporate_tax_rate", reg.corporate_tax_rate, "fraction",
+                         f"regions/{reg.id}")
+    check_number("corporate_tax_rate", rate, 0, MAX_CORPORATE_TAX_RATE)
+    a.add("corporate_tax_rate", rate, "fraction")
+    return float(rate)
 
 
 def _check_tco_args(gpus: int, years: float, construction_months: int,
@@ -244,9 +270,9 @@ def _purchase(gpu_id: str, region_id: str, cat: Catalog, as_of: str | None,
 
 
 def _rent_price(gpu_id: str, cloud: str | float | None, term: str | None, cat: Catalog,
-                a: Assumptions, notes: list[str]) -> RentPrice:
+                a: Assumptions, notes: list[str], gpus: int) -> RentPrice:
     """The rental price compared with, recorded as an assumption."""
-    rp = resolve_rent(gpu_id, cloud, term, cat)
+    rp = resolve_rent(gpu_id, cloud, term, cat, gpus=gpus)
     notes += rp.notes
     a.add("rent_usd_per_gpu_hour", rp.price_usd_per_gpu_hour, "USD per GPU-hour",
           source=rp.source, as_of=rp.as_of, catalog_id=None if rp.cloud == "user"
@@ -457,7 +483,9 @@ def _rent_summary(inp: TcoInputs, rp: RentPrice, s: Simulation, cash: CashFlowDe
         price_change_per_year=inp.rent_price_change_per_year,
         mean_price_usd_per_gpu_hour=float(cash.rent_price_usd_per_gpu_hour[0].mean()),
         egress_usd=inp.egress_bytes_per_month * inp.egress_usd_per_byte * inp.months,
-        npv_cost_usd=float(-s.rent_npv_usd[0]), total_cash_usd=float(-cash.rent_usd[0].sum()))
+        npv_cost_usd=float(-s.rent_npv_usd[0]), total_cash_usd=float(-cash.rent_usd[0].sum()),
+        mix=[RentTier(term=rp.term, gpus=inp.gpus, price_usd_per_gpu_hour=rp.price_usd_per_gpu_hour,
+                      source=rp.source)])
 
 
 def _cash_flows(cash: CashFlowDetail) -> CashFlows:
@@ -500,6 +528,10 @@ def _result(inp: TcoInputs, cluster: ClusterResult, lines: list[PricedLine],
         if inp.loan is not None and inp.loan.years * MONTHS_PER_YEAR > M:
             notes.append(f"the loan outlives the horizon: {loan_out.balance_at_horizon_usd:,.0f} "
                          f"USD is repaid at month {C + M}")
+        capex0 = sum(inp.capex_usd[k] for k in HARDWARE_KEYS) + inp.capex_usd["facility"]
+        if inp.loan is not None and inp.loan.amount_usd and inp.loan.amount_usd > capex0:
+            notes.append(f"loan: {inp.loan.amount_usd:,.0f} USD asked, capped at the capex "
+                         f"{capex0:,.0f} USD (a loan finances what is bought)")
     sens = _sensitivity(inp, cat)
     if inp.facility_mode == "build":
         notes.append("facility built: its book value at the horizon is returned as residual value")
@@ -511,7 +543,9 @@ def _result(inp: TcoInputs, cluster: ClusterResult, lines: list[PricedLine],
         capex_usd=cap, opex_usd_per_year=opex, depreciation_usd_per_year=dep,
         own=_own_summary(inp, s, cash, opex["total"], financing_cash),
         rent=_rent_summary(inp, rp, s, cash),
-        npv_usd=float(s.npv_usd[0]),
+        npv_usd=float(s.npv_usd[0]), financing_npv_usd=float(s.financing_npv_usd[0]),
+        breakeven_rent_usd_per_gpu_hour=breakeven_rent_usd_per_gpu_hour(inp, own_pv),
+        breakeven_rent_change_per_year=breakeven_rent_change_per_year(inp),
         irr=None if r_m is None else float(monthly_to_annual(r_m)),
         breakeven_months=None if be < 0 else be,
         breakeven_utilisation=own_pv / full_pv if full_pv > 0 else None,

@@ -92,6 +92,8 @@ class TcoInputs(BaseModel):
     loan_base_rate: float | None = None
     loan_margin: float | None = None
     grid_kg_co2_per_kwh: float = Field(ge=0)
+    #: Corporate income tax rate [fraction]; 0 = pre-tax (deductions and shields off).
+    corporate_tax_rate: float = Field(default=0.0, ge=0, lt=1)
 
     @property
     def months(self) -> int:
@@ -157,8 +159,18 @@ class OwnSummary(TypedDict):
     total_cash_usd: float
 
 
+class RentTier(TypedDict):
+    """One tier of the rent mix: a term, the fleet rented on it and its price."""
+
+    term: str
+    gpus: int
+    price_usd_per_gpu_hour: float
+    source: str
+
+
 class RentSummary(TypedDict):
-    """Renting over the horizon: the price used, its source, NPV and cash [USD]."""
+    """Renting over the horizon: the price used, its source, NPV and cash [USD]; ``mix`` the
+    tiers rented (one tier: the whole fleet on ``term``)."""
 
     cloud: str
     term: str
@@ -170,6 +182,7 @@ class RentSummary(TypedDict):
     egress_usd: float
     npv_cost_usd: float
     total_cash_usd: float
+    mix: list[RentTier]
 
 
 class CostPerGpuHour(TypedDict):
@@ -228,9 +241,20 @@ class TcoResult(BaseModel):
     own: OwnSummary
     rent: RentSummary
     npv_usd: float
+    financing_npv_usd: float = Field(
+        default=0.0, description="NPV of the loan's own flows at the loan rate (adjusted "
+                                 "present value; part of own.npv_cost_usd) [USD]")
     irr: float | None
     breakeven_months: int | None
     breakeven_utilisation: float | None
+    breakeven_rent_usd_per_gpu_hour: float | None = Field(
+        default=None, description="first-month rental price at which renting and owning cost "
+                                  "the same (the price path's yearly change kept) [USD per "
+                                  "GPU-hour]")
+    breakeven_rent_change_per_year: float | None = Field(
+        default=None, description="yearly change of the rent price at which renting and "
+                                  "owning cost the same; a faster fall favours renting "
+                                  "[fraction/year]")
     cost_usd_per_gpu_hour: CostPerGpuHour
     loan: LoanOut | None
     cash_flows: CashFlows

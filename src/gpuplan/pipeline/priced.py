@@ -22,7 +22,7 @@ from typing import Literal, cast
 from gpuplan.catalog import Catalog, load_catalog
 from gpuplan.checks import check_choice, check_optional_number, check_whole
 from gpuplan.demand.serving import DEFAULT_HEADROOM, MAX_BATCH_DEFAULT, ServeCost, ServeResult
-from gpuplan.demand.training import CostOut, TrainResult
+from gpuplan.demand.training import CostOut, Phase, TrainResult
 from gpuplan.money import LoanTerms, RiskResult, TcoResult
 
 #: Highest price accepted for a GPU-hour, rented or owned [USD per GPU-hour].
@@ -100,7 +100,9 @@ def priced_train(model: str, gpu: str, gpus: int, tokens: float, *,
                  dtype: str = "bf16", mode: str = "train", layout: str | dict | None = None,
                  failures: bool = True, rent_usd_per_gpu_hour: float | None = None,
                  own_usd_per_gpu_hour: float | None = None,
-                 catalog: Catalog | None = None) -> TrainResult:
+                 catalog: Catalog | None = None,
+                 batch_ramp: list[tuple[float, float]] | None = None,
+                 phases: list[Phase] | None = None) -> TrainResult:
     """A training run (:func:`gpuplan.demand.training.train`) with its cost to own and to rent.
 
     Parameters
@@ -127,6 +129,10 @@ def priced_train(model: str, gpu: str, gpus: int, tokens: float, *,
         Prices [USD per GPU-hour]; default the catalog's (:func:`default_prices`).
     catalog : Catalog, optional
         Default the built-in catalog with ``$GPUPLAN_CATALOG`` overlays.
+    batch_ramp : list of (float, float), optional
+        ``(tokens_until, batch_tokens)`` stages [tokens, tokens], e.g. Llama 3's 4M → 8M → 16M.
+    phases : list of Phase, optional
+        The run as phases (pre-training, long context, annealing, distillation) [—].
 
     Returns
     -------
@@ -144,7 +150,7 @@ def priced_train(model: str, gpu: str, gpus: int, tokens: float, *,
     cat = catalog or load_catalog()
     res = train(model, gpu, gpus, tokens, seq_len=seq_len,
                 global_batch_tokens=global_batch_tokens, dtype=dtype, mode=mode, layout=layout,
-                failures=failures, catalog=cat)
+                failures=failures, catalog=cat, batch_ramp=batch_ramp, phases=phases)
     rent, own = default_prices(gpu, cat, rent_usd_per_gpu_hour, own_usd_per_gpu_hour)
     res.cost_usd = CostOut(own=_run_cost_usd(res.gpu_hours, own),
                            rent=_run_cost_usd(res.gpu_hours, rent))
@@ -160,7 +166,7 @@ def priced_serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | N
                  draft_tokens: int = DEFAULT_DRAFT_TOKENS,
                  rent_usd_per_gpu_hour: float | None = None,
                  own_usd_per_gpu_hour: float | None = None,
-                 catalog: Catalog | None = None) -> ServeResult:
+                 catalog: Catalog | None = None, scenario: str = "offline") -> ServeResult:
     """A serving fleet (:func:`gpuplan.demand.serving.serve`) with its cost to own and to rent.
 
     Parameters
@@ -193,6 +199,9 @@ def priced_serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | N
         Prices [USD per GPU-hour]; default the catalog's (:func:`default_prices`).
     catalog : Catalog, optional
         Default the built-in catalog with ``$GPUPLAN_CATALOG`` overlays.
+    scenario : str
+        ``offline`` or ``server`` (MLPerf's scenarios; see :func:`gpuplan.demand.serving.serve`)
+        [—].
 
     Returns
     -------
@@ -207,7 +216,7 @@ def priced_serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | N
                 output_tokens=output_tokens, rate=rate, tokens_per_day=tokens_per_day,
                 ttft_ms=ttft_ms, tpot_ms=tpot_ms, tp=tp, pp=pp, max_batch=max_batch,
                 headroom=headroom, speculative_acceptance=speculative_acceptance,
-                draft_tokens=draft_tokens, catalog=cat)
+                draft_tokens=draft_tokens, catalog=cat, scenario=scenario)
     check_prices(rent_usd_per_gpu_hour, own_usd_per_gpu_hour)
     rent, own = default_prices(gpu, cat, rent_usd_per_gpu_hour, own_usd_per_gpu_hour)
     res.cost_usd = ServeCost(**serve_cost(res, cat, own_usd_per_gpu_hour=own,

@@ -139,8 +139,23 @@ class Scenario(_Strict):
     discount_rate: float = Field(default=0.08, ge=-0.5, le=1, description="[fraction per year]")
     region: str = "us"
     facility: Literal["build", "colocation"] = "colocation"
-    utilisation_target: float = Field(default=0.8, gt=0, le=1,
-                                      description="planned busy share of owned GPUs")
+    utilisation_target: float = Field(
+        default=0.8, gt=0, le=1,
+        description="busy share of owned GPUs after backfill [fraction]; with backfill "
+                    "'to_target' idle owned hours are filled (research, ablations, batch "
+                    "inference) up to it, and the rent side rents the same hours")
+    backfill: Literal["to_target", "none"] = Field(
+        default="none",
+        description="'to_target': idle owned capacity is backfilled up to utilisation_target "
+                    "(and those hours are rented on the rent side too); 'none': left idle")
+    corporate_tax: Literal["region", "none"] = Field(
+        default="region",
+        description="'region': after-tax cash flows at the region's corporate tax rate (rent, "
+                    "opex and interest deducted, depreciation as a shield); 'none': pre-tax")
+    residual: Literal["book", "market"] = Field(
+        default="book",
+        description="hardware value at the horizon: straight-line book value or market value "
+                    "(purchase price decayed by price-performance, Epoch 0.14 OOM/year)")
     hardware_options: list[HardwareOption] = Field(min_length=1, max_length=20)
     workloads: list[Workload] = Field(min_length=1, max_length=100)
     financing: Financing = Field(default_factory=Financing)

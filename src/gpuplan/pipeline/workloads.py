@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 #: Largest GPU count tried, as a power of two, when a training workload gives a deadline
 #: instead of a count (1, 2, 4, ..., 2**20).
 MAX_TRAIN_GPUS_LOG2 = 20
+#: Relative slack before a training schedule is said not to fit a year [fraction] (rounding of
+#: GPU-hours, not a modelling allowance).
+SCHEDULE_TOLERANCE = 1e-9
 
 
 class _Strict(BaseModel):
@@ -260,8 +263,10 @@ def demand(scenario: Scenario, option: HardwareOption, cat: Catalog,
     Notes
     -----
     The owned cluster is sized for the always-on workloads at their peak-year traffic plus the
-    largest training job (training runs are assumed to take turns on that share). Utilisation =
-    GPU-hours used per year / (cluster GPUs × HOURS_PER_YEAR), at most 1.
+    largest training job (training runs take turns on that share). Utilisation =
+    GPU-hours used per year / (cluster GPUs × HOURS_PER_YEAR), before any backfill; a training
+    schedule that does not fit a year on its share is a UserError
+    (:func:`check_schedule_fits`), never clipped.
     """
     ctx = DemandContext(gpu=option.gpu, catalog=cat, horizon_years=scenario.horizon_years,
                         base_dir=base_dir or Path.cwd())
@@ -275,8 +280,43 @@ def demand(scenario: Scenario, option: HardwareOption, cat: Catalog,
     training = max((r.gpus for r in rows if not r.always_on), default=0)
     gpus = max(always + training, 1)
     hours = sum(r.gpu_hours_per_year for r in rows)
+    check_schedule_fits(rows, always, training, option.gpu)
     bottlenecks = [f"{r.name}: {r.detail.get('bottleneck', '')}" for r in rows]
     return OptionDemand(gpu=option.gpu, system=option.system, workloads=rows, gpus=gpus,
                         gpu_hours_per_year=hours,
-                        utilisation=min(hours / (gpus * HOURS_PER_YEAR), 1.0),
+                        utilisation=hours / (gpus * HOURS_PER_YEAR),
                         bottlenecks=bottlenecks)
+
+
+def check_schedule_fits(rows: list[WorkloadDemand], always_gpus: int, training_gpus: int,
+                        gpu: str) -> None:
+    r"""A one-line UserError when the training runs cannot take turns within a year.
+
+    Parameters
+    ----------
+    rows : list of WorkloadDemand
+        Every workload's demand [GPUs; GPU-hours/year].
+    always_gpus : int
+        GPUs of the always-on workloads [count].
+    training_gpus : int
+        GPUs of the training share: the largest training job [count].
+    gpu : str
+        Accelerator id (for the message).
+
+    Notes
+    -----
+    Training runs take turns on the training share, so they fit when
+    :math:`\sum_i H_i \le N_{train} \cdot 8766` h, with :math:`H_i` the GPU-hours a year of
+    training workload :math:`i`. Always-on workloads use their own GPUs (their mean traffic is
+    at most the peak they are sized for), so only the training share can overflow.
+    """
+    train_hours = sum(r.gpu_hours_per_year for r in rows if not r.always_on)
+    capacity = training_gpus * HOURS_PER_YEAR
+    if train_hours > capacity * (1.0 + SCHEDULE_TOLERANCE):
+        need = math.ceil(train_hours / HOURS_PER_YEAR)
+        raise UserError(
+            f"workloads: the training runs need {train_hours:,.0f} GPU-hours a year on {gpu} "
+            f"but take turns on {training_gpus:,} GPUs ({capacity:,.0f} GPU-hours a year; "
+            f"{always_gpus:,} more GPUs are always on): the schedule does not fit a year; "
+            f"lower runs_per_year or give the largest job at least {need:,} gpus",
+            field="workloads")

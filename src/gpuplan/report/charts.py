@@ -438,11 +438,92 @@ def loan_figure(result: PlanLike, option: str | int | None = None) -> dict[str, 
                 "tickformat": ",.2f", "rangemode": "tozero"})}
 
 
+#: Range of the rent-price axis of the break-even chart, as fractions of the larger of the
+#: price now and the break-even price [fraction].
+BREAKEVEN_PRICE_AXIS = (0.5, 1.5)
+
+
+def breakeven_figures(result: PlanLike, option: str | int | None = None
+                      ) -> list[dict[str, Any]]:
+    """Break-even charts of one option (default: the recommended one).
+
+    NPV(own - rent) against the first-month rent price (a straight line: the rent bill is linear
+    in the price) through the price now and the break-even price; the PV of owning against the
+    PV of renting the used hours over utilisation (they cross at the break-even utilisation);
+    NPV against the yearly rent price change (the sensitivity rows and the break-even point).
+
+    Parameters
+    ----------
+    result : PlanResult or mapping
+        The plan result or its ``model_dump()`` [—].
+    option : str, int or None
+        Option label or index; None: the recommended option [—].
+
+    Returns
+    -------
+    list of dict
+        ``[{"id", "title", "figure"}, ...]``; a chart whose break-even is unknown is left out.
+    """
+    d = as_dict(result)
+    o = _option(d, option)
+    t = o["tco"]
+    out: list[dict[str, Any]] = []
+    p_star, p0 = o.get("breakeven_rent_usd_per_gpu_hour"), t["rent"]["price_usd_per_gpu_hour"]
+    if isinstance(p_star, (int, float)) and p0 != p_star:
+        slope = _musd_of(o["npv_usd"]) / (p0 - p_star)
+        top = max(p0, p_star)
+        xs = [BREAKEVEN_PRICE_AXIS[0] * min(p0, p_star), BREAKEVEN_PRICE_AXIS[1] * top]
+        out.append({"id": "fig-breakeven-price", "title": "Break-even rent price", "figure": {
+            "data": [
+                {"type": "scatter", "mode": "lines", "name": "NPV own − rent", "x": xs,
+                 "y": [slope * (x - p_star) for x in xs], "line": {"color": "#1f77b4"}},
+                {"type": "scatter", "mode": "markers+text", "name": "points",
+                 "x": [p_star, p0], "y": [0.0, _musd_of(o["npv_usd"])],
+                 "text": [f"break-even ${p_star:,.2f}", f"{t['rent']['term']} now ${p0:,.2f}"],
+                 "textposition": "top center", "marker": {"size": 9, "color": "#000"}}],
+            "layout": _layout(f"Break-even rent price: {o['label']}",
+                              xaxis={"title": {"text": "rent, first month [USD per GPU-hour]"}},
+                              yaxis={"title": {"text": "NPV own − rent [million USD]"}})}})
+    u_star = o.get("breakeven_utilisation")
+    own_pv = t["own"]["npv_cost_usd"]
+    if isinstance(u_star, (int, float)) and u_star > 0:
+        full = own_pv / u_star
+        out.append({"id": "fig-breakeven-utilisation", "title": "Break-even utilisation",
+                    "figure": {"data": [
+                        {"type": "scatter", "mode": "lines", "name": "owning (PV of costs)",
+                         "x": [0, 1], "y": [_musd_of(own_pv)] * 2, "line": {"color": "#d62728"}},
+                        {"type": "scatter", "mode": "lines",
+                         "name": "renting the used hours (PV)", "x": [0, 1],
+                         "y": [0.0, _musd_of(full)], "line": {"color": "#2ca02c"}}],
+                        "layout": _layout(
+                            f"Break-even utilisation {u_star:.0%}: {o['label']}",
+                            xaxis={"title": {"text": "utilisation [fraction]"},
+                                   "tickformat": ".0%"},
+                            yaxis={"title": {"text": "present value [million USD]"}})}})
+    g_star = o.get("breakeven_rent_change_per_year")
+    rows = t.get("sensitivity", {}).get("rent_price_change_per_year", [])
+    if isinstance(g_star, (int, float)) and rows:
+        pts = sorted([(float(r["value"]), _musd_of(r["npv_usd"])) for r in rows]
+                     + [(float(g_star), 0.0)])
+        out.append({"id": "fig-breakeven-decline", "title": "Break-even rent price change",
+                    "figure": {"data": [
+                        {"type": "scatter", "mode": "lines+markers", "name": "NPV own − rent",
+                         "x": [p[0] for p in pts], "y": [p[1] for p in pts],
+                         "line": {"color": "#9467bd"}}],
+                        "layout": _layout(
+                            f"Break-even rent price change {g_star:+.1%}/year: {o['label']}",
+                            xaxis={"title": {"text": "rent price change [fraction per year]"},
+                                   "tickformat": "+.0%"},
+                            yaxis={"title": {"text": "NPV own − rent [million USD]"}})}})
+    return out
+
+
 def all_figures(result: PlanLike) -> list[dict[str, Any]]:
     """Every figure of the report, in order: ``[{"id", "title", "figure"}, ...]``.
 
     Cumulative cost, CapEx, power and the NPV distribution for all options together; a tornado
-    per option; a loan schedule per option that has a loan. Ids are fixed strings and indices
+    per option; the break-even charts of the recommended option; a loan schedule per option that
+    has a loan. Ids are fixed strings and indices
     (safe as HTML ids).
 
     Parameters
@@ -461,6 +542,7 @@ def all_figures(result: PlanLike) -> list[dict[str, Any]]:
         if o["risk"].get("tornado"):
             out.append({"id": f"fig-tornado-{i}", "title": f"Tornado: {o['label']}",
                         "figure": tornado_figure(d, i)})
+    out.extend(breakeven_figures(d))
     for i, o in enumerate(d["options"]):
         f = loan_figure(d, i)
         if f is not None:
