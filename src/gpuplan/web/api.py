@@ -9,12 +9,13 @@ accepted by catalog name only, never as file paths.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
+from gpuplan.web.jobs_api import PLAN_RESPONSES, add_job_routes
 from gpuplan.web.security import CSP_SELF_CONTAINED, MAX_BODY_BYTES
 from gpuplan.web.state import CATALOG_KINDS, WebState, catalog_json, scenario_view
 
@@ -34,16 +35,33 @@ SHORT_CHARS = 16
 LAYOUT_CHARS = 200
 
 
+#: Largest revision number (a signed 64-bit database integer).
+MAX_REVISION = 2**63 - 1
+
+
+def _utf8_text(v: str) -> str:
+    """Refuse text that cannot be UTF-8: JSON's ``"\\ud800"`` decodes to a lone surrogate."""
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValueError(f"holds a lone surrogate (U+{ord(v[e.start]):04X}) at character "
+                         f"{e.start}; send UTF-8 text") from None
+    return v
+
+
+Utf8Text = Annotated[str, AfterValidator(_utf8_text)]
+
+
 class PlanRequest(BaseModel):
-    yaml: str = Field(max_length=MAX_YAML_CHARS, description="scenario YAML text")
+    yaml: Utf8Text = Field(max_length=MAX_YAML_CHARS, description="scenario YAML text")
 
 
 class SaveRequest(BaseModel):
-    name: str = Field(min_length=1, max_length=100,
-                      description="letters, digits, space, '.', '_', '-'")
-    yaml: str = Field(max_length=MAX_YAML_CHARS, description="scenario YAML text")
-    author: str | None = Field(default=None, max_length=200)
-    comment: str | None = Field(default=None, max_length=2000)
+    name: Utf8Text = Field(min_length=1, max_length=100,
+                           description="letters, digits, space, '.', '_', '-'")
+    yaml: Utf8Text = Field(max_length=MAX_YAML_CHARS, description="scenario YAML text")
+    author: Utf8Text | None = Field(default=None, max_length=200)
+    comment: Utf8Text | None = Field(default=None, max_length=2000)
 
 
 def add_demand_routes(app: FastAPI, state: WebState) -> None:
@@ -79,7 +97,9 @@ def add_demand_routes(app: FastAPI, state: WebState) -> None:
         no_failures: bool = False,
         rent_usd_per_gpu_hour: float | None = Query(None, ge=0, le=1e4),
         own_usd_per_gpu_hour: float | None = Query(None, ge=0, le=1e4),
+        batch_ramp: str | None = Query(None, max_length=LAYOUT_CHARS),
     ) -> dict[str, Any]:
+        from gpuplan.demand.training import parse_ramp
         from gpuplan.pipeline.priced import priced_train
 
         return priced_train(state.check_model(model), state.check_gpu(gpu), gpus, tokens,
@@ -87,7 +107,9 @@ def add_demand_routes(app: FastAPI, state: WebState) -> None:
                             dtype=dtype, mode=mode, layout=layout, failures=not no_failures,
                             rent_usd_per_gpu_hour=rent_usd_per_gpu_hour,
                             own_usd_per_gpu_hour=own_usd_per_gpu_hour,
-                            catalog=state.catalog).model_dump()
+                            catalog=state.catalog,
+                            batch_ramp=parse_ramp(batch_ramp) if batch_ramp else None
+                            ).model_dump()
 
     @app.get("/api/serve", tags=["demand"], summary="LLM serving (gpuplan serve --json)")
     def api_serve(
@@ -107,6 +129,7 @@ def add_demand_routes(app: FastAPI, state: WebState) -> None:
         draft_tokens: int = Query(4, ge=1, le=64),
         rent_usd_per_gpu_hour: float | None = Query(None, ge=0, le=1e4),
         own_usd_per_gpu_hour: float | None = Query(None, ge=0, le=1e4),
+        scenario: str = Query("offline", max_length=SHORT_CHARS),
     ) -> dict[str, Any]:
         from gpuplan.pipeline.priced import priced_serve
 
@@ -117,7 +140,8 @@ def add_demand_routes(app: FastAPI, state: WebState) -> None:
             max_batch=max_batch, headroom=headroom,
             speculative_acceptance=speculative_acceptance, draft_tokens=draft_tokens,
             rent_usd_per_gpu_hour=rent_usd_per_gpu_hour,
-            own_usd_per_gpu_hour=own_usd_per_gpu_hour, catalog=state.catalog).model_dump()
+            own_usd_per_gpu_hour=own_usd_per_gpu_hour, catalog=state.catalog,
+            scenario=scenario).model_dump()
 
 
 def add_supply_money_routes(app: FastAPI, state: WebState) -> None:
@@ -210,28 +234,29 @@ def add_supply_money_routes(app: FastAPI, state: WebState) -> None:
 
 
 def add_plan_routes(app: FastAPI, state: WebState) -> None:
-    """``/api/plan`` (``gpuplan plan --json``) and the editor's ``/api/plan/preview``."""
+    """``/api/plan`` (``gpuplan plan --json``), the editor's ``/api/plan/preview``, the jobs.
 
-    @app.post("/api/plan", tags=["plan"], summary="Plan a scenario (gpuplan plan --json)")
-    def api_plan(req: PlanRequest) -> dict[str, Any]:
+    Both plan routes wait for the worker pool without blocking the event loop (a cached plan
+    answers at once), at most the pool's time limit (503 beyond, naming it); a client that
+    goes away releases its plan, which is stopped when nobody else waits for it.
+    """
+
+    @app.post("/api/plan", tags=["plan"], summary="Plan a scenario (gpuplan plan --json)",
+              response_class=Response, responses=PLAN_RESPONSES)
+    async def api_plan(req: PlanRequest, request: Request) -> Response:
         """The whole plan of a scenario given as YAML text: PlanResult JSON."""
-        return state.plan_text(req.yaml)[1].model_dump()
+        out = await state.plan_outcome_async(req.yaml, request.is_disconnected)
+        return Response(out.plan_json, media_type="application/json")
 
-    @app.post("/api/plan/preview", tags=["plan"],
+    @app.post("/api/plan/preview", tags=["plan"], response_class=Response,
+              responses=PLAN_RESPONSES,
               summary="Plan a scenario; key figures and the cumulative-cost chart")
-    def api_plan_preview(req: PlanRequest) -> dict[str, Any]:
+    async def api_plan_preview(req: PlanRequest, request: Request) -> Response:
         """What the editor page shows: recommendation, formatted summary, one chart."""
-        from gpuplan.report.charts import cumulative_cost_figure, finite, summary_rows
-        from gpuplan.report.html import SUMMARY_HEADERS, formatted_summary
+        out = await state.plan_outcome_async(req.yaml, request.is_disconnected)
+        return Response(out.preview_json, media_type="application/json")
 
-        res = state.plan_text(req.yaml)[1].model_dump()
-        return {"scenario": res["scenario"], "recommendation": res["recommendation"],
-                "best_option": res["best_option"], "npv_usd": res["npv_usd"],
-                "breakeven_months": res["breakeven_months"],
-                "summary_headers": [list(h) for h in SUMMARY_HEADERS],
-                "summary": formatted_summary(res), "numbers": summary_rows(res),
-                "notes": res["notes"],
-                "figures": {"cumulative": finite(cumulative_cost_figure(res))}}
+    add_job_routes(app, state)
 
 
 def add_scenario_routes(app: FastAPI, state: WebState) -> None:
@@ -254,7 +279,8 @@ def add_scenario_routes(app: FastAPI, state: WebState) -> None:
 
     @app.get("/api/scenarios/{name}", tags=["scenarios"],
              summary="A saved scenario: the latest (or given) revision and the history")
-    def api_scenario(name: str, revision: int | None = Query(None, ge=1)) -> dict[str, Any]:
+    def api_scenario(name: str, revision: int | None = Query(None, ge=1, le=MAX_REVISION)
+                     ) -> dict[str, Any]:
         rev = state.store.get(name, revision)
         latest = rev.as_dict()
         latest["result"] = rev.result
@@ -269,7 +295,7 @@ def add_scenario_routes(app: FastAPI, state: WebState) -> None:
 
     @app.get("/api/scenarios/{name}/report", tags=["scenarios"], response_class=HTMLResponse,
              summary="Self-contained HTML report of a saved scenario")
-    def api_report(name: str, revision: int | None = Query(None, ge=1),
+    def api_report(name: str, revision: int | None = Query(None, ge=1, le=MAX_REVISION),
                    download: bool = False) -> Response:
         from gpuplan.report.export import slug
         from gpuplan.report.html import render_html_report

@@ -16,9 +16,11 @@ accelerators (no file paths), and recommender spec files only inside ``spec_dir`
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+import math
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +30,7 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Res
 from gpuplan import __version__
 from gpuplan.errors import UserError
 from gpuplan.web.api import add_api_routes
+from gpuplan.web.jobs import DEFAULT_TIME_LIMIT_S
 from gpuplan.web.pages import add_pages
 from gpuplan.web.security import LOOPBACK_HOSTS, MAX_BODY_BYTES, GuardMiddleware
 from gpuplan.web.state import STATIC_DIR, WebState
@@ -57,16 +60,41 @@ def user_error_body(exc: UserError) -> dict[str, str | None]:
     return {"detail": str(exc), "field": exc.field}
 
 
+def json_safe(obj: Any) -> Any:
+    """``obj`` made strict-JSON serialisable: NaN and infinities as text (``"nan"``), lone
+    surrogates escaped (``"\\ud800"``), anything else unknown as its ``str``.
+
+    A 422 quotes the input back; for ``{"yaml": NaN}`` or a lone surrogate the default answer
+    could not itself be serialised (a 500).
+    """
+    if isinstance(obj, dict):
+        return {str(json_safe(k)): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, bool | int | None):
+        return obj
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else repr(obj)
+    text = obj if isinstance(obj, str) else str(obj)
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _add_error_handlers(app: FastAPI) -> None:
+    from fastapi.exceptions import RequestValidationError
+
     from gpuplan.store import NotFound
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": json_safe(exc.errors())}, status_code=422)
 
     @app.exception_handler(NotFound)
     async def _not_found(request: Request, exc: NotFound) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=404)
+        return JSONResponse(json_safe({"detail": str(exc)}), status_code=404)
 
     @app.exception_handler(UserError)
     async def _user_error(request: Request, exc: UserError) -> JSONResponse:
-        return JSONResponse(user_error_body(exc), status_code=422)
+        return JSONResponse(json_safe(user_error_body(exc)), status_code=422)
 
 
 def _add_static_routes(app: FastAPI) -> None:
@@ -93,7 +121,9 @@ def _add_static_routes(app: FastAPI) -> None:
 def create_app(store_url: str | None = None,
                catalog: Catalog | Sequence[str | Path] | None = None, *,
                spec_dir: str | Path | None = None, max_body_bytes: int = MAX_BODY_BYTES,
-               allowed_hosts: tuple[str, ...] | list[str] | None = None) -> FastAPI:
+               allowed_hosts: tuple[str, ...] | list[str] | None = None,
+               workers: int | None = None,
+               plan_time_limit_s: float = DEFAULT_TIME_LIMIT_S) -> FastAPI:
     """The gpuplan web application.
 
     Parameters
@@ -109,13 +139,26 @@ def create_app(store_url: str | None = None,
         Largest request body [bytes]; larger ones get 413.
     allowed_hosts : sequence of str, optional
         Accepted ``Host`` header names (default: 127.0.0.1, localhost, ::1); ``"*"`` for any.
+    workers : int, optional
+        Plan worker processes (default: the cores); started with the server, or on the first
+        plan when the app runs without its lifespan (a test client) [1].
+    plan_time_limit_s : float
+        Longest one plan may compute, and one request may wait for it (503 beyond) [s].
     """
-    state = WebState(store_url, catalog, spec_dir)
+    state = WebState(store_url, catalog, spec_dir, workers=workers,
+                     time_limit_s=plan_time_limit_s)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        state.pool.start()  # the worker processes start with the server, not on the 1st plan
+        yield
+        state.pool.close()
+
     app = FastAPI(
         title="gpuplan", version=__version__,
         description="Plan AI infrastructure: demand, cluster, own vs rent. The API mirrors the "
                     "`gpuplan` CLI; every quantity has its unit in its key.",
-        docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
+        docs_url=None, redoc_url=None, openapi_url="/api/openapi.json", lifespan=lifespan)
     app.state.gpuplan = state
     app.add_middleware(GuardMiddleware, max_body_bytes=max_body_bytes,
                        allowed_hosts=tuple(allowed_hosts or LOOPBACK_HOSTS))
@@ -137,6 +180,27 @@ USER_ERROR_SCHEMA: dict[str, Any] = {
                   "description": "the parameter the mistake is about, when one is"}}}
 
 
+#: OpenAPI schema of a refusal before the route runs (the request guard, a missing name).
+ERROR_SCHEMA: dict[str, Any] = {
+    "title": "ErrorDetail", "type": "object", "required": ["detail"],
+    "properties": {"detail": {"title": "Detail", "description": "what was refused and why",
+                              "anyOf": [{"type": "string"}, {"type": "array"}]}}}
+_ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorDetail"}}}
+
+
+def _declare_refusals(path: str, op: dict[str, Any], responses: dict[str, Any]) -> None:
+    """Declare the 400 (Host or Content-Length refused), 413 (body over the limit) and 404
+    (no such saved scenario) answers an operation can give besides its own."""
+    responses.setdefault("400", {"description": "Host not served here, or a bad Content-Length",
+                                 "content": _ERROR_CONTENT})
+    if "requestBody" in op:
+        responses.setdefault("413", {"description": f"Request body over {MAX_BODY_BYTES:,} "
+                                                    f"bytes", "content": _ERROR_CONTENT})
+    if "{name}" in path or "/compare" in path:
+        responses.setdefault("404", {"description": "No such saved scenario or revision",
+                                     "content": _ERROR_CONTENT})
+
+
 def _declare_user_error_422(app: FastAPI) -> None:
     """Declare in OpenAPI that a 422 is either FastAPI's validation error or a UserError.
 
@@ -151,12 +215,14 @@ def _declare_user_error_422(app: FastAPI) -> None:
         spec = original()
         comps = spec.setdefault("components", {}).setdefault("schemas", {})
         comps["UserErrorDetail"] = USER_ERROR_SCHEMA
+        comps["ErrorDetail"] = ERROR_SCHEMA
         user = {"$ref": "#/components/schemas/UserErrorDetail"}
-        for ops in spec.get("paths", {}).values():
+        for path, ops in spec.get("paths", {}).items():
             for op in ops.values():
                 if not isinstance(op, dict):
                     continue
                 responses = op.setdefault("responses", {})
+                _declare_refusals(path, op, responses)
                 r422 = responses.get("422")
                 if r422 is None:
                     responses["422"] = {"description": "A user mistake",
@@ -187,7 +253,8 @@ def _is_loopback(host: str) -> bool:
 
 def serve(host: str = "127.0.0.1", port: int = 8000, *, store_url: str | None = None,
           catalog: Catalog | Sequence[str | Path] | None = None,
-          spec_dir: str | Path | None = None, log_level: str = "info") -> None:
+          spec_dir: str | Path | None = None, log_level: str = "info",
+          plan_time_limit_s: float = DEFAULT_TIME_LIMIT_S) -> None:
     """Run the web app under uvicorn (blocks until stopped).
 
     Binds 127.0.0.1 by default. Another address is served as asked, with a warning on stderr:
@@ -203,6 +270,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000, *, store_url: str | None = 
         As for :func:`create_app`.
     log_level : str
         uvicorn's log level [—].
+    plan_time_limit_s : float
+        As for :func:`create_app` [s].
     """
     import uvicorn
 
@@ -214,7 +283,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000, *, store_url: str | None = 
         sys.stderr.write(f"gpuplan web: warning: listening on {host}, not loopback; there is "
                          f"no login: anyone who can reach it can use and change it\n")
         hosts = ("*",)
-    app = create_app(store_url, catalog, spec_dir=spec_dir, allowed_hosts=hosts)
+    app = create_app(store_url, catalog, spec_dir=spec_dir, allowed_hosts=hosts,
+                     plan_time_limit_s=plan_time_limit_s)
     uvicorn.run(app, host=host, port=int(port), log_level=log_level, server_header=False,
                 proxy_headers=False)
 

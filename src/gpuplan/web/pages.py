@@ -27,16 +27,45 @@ from gpuplan.web.state import EXAMPLE_SCENARIO, WebState, catalog_json, scenario
 
 PAGE_EXTRA_CSS = """
 nav.top { padding: .6rem 0; border-bottom: 1px solid var(--line); }
+nav.top a { display: inline-block; }
 .cols.editor { grid-template-columns: minmax(0, 2fr) minmax(0, 3fr); }
 .cols > div { min-width: 0; }
-textarea#yaml { width: 100%; min-height: 70vh; white-space: pre; overflow-wrap: normal;
+textarea#yaml { width: 100%; min-height: 60vh; white-space: pre; overflow-wrap: normal;
                 overflow-x: auto; font: 13px/1.4 ui-monospace, SFMono-Regular,
                 Menlo, Consolas, monospace; padding: .5rem; border: 1px solid var(--line); }
 .save { margin: .6rem 0; display: flex; gap: .5rem; flex-wrap: wrap; align-items: center; }
-.save input { padding: .3rem .4rem; }
+.save input { padding: .3rem .4rem; min-width: 0; }
 button { padding: .35rem .9rem; cursor: pointer; }
 form.pick { display: flex; gap: 1rem; align-items: end; flex-wrap: wrap; margin: .5rem 0 1rem; }
 form.pick label { display: flex; flex-direction: column; font-size: .9rem; }
+body.wide { max-width: 1880px; }
+.workspace { display: grid; gap: 1.2rem; grid-template-columns: minmax(0, 1fr);
+             grid-template-areas: "form" "yaml" "results"; }
+.workspace > section { min-width: 0; }
+#form-pane { grid-area: form; } #yaml-pane { grid-area: yaml; }
+#results-pane { grid-area: results; }
+@media (min-width: 900px) {
+  .workspace { grid-template-columns: minmax(0, 1fr) minmax(0, 1.3fr);
+               grid-template-areas: "form yaml" "results results"; } }
+@media (min-width: 1500px) {
+  .workspace { grid-template-columns: minmax(0, 0.7fr) minmax(0, 1fr) minmax(0, 2.3fr);
+               grid-template-areas: "form yaml results"; } }
+#results-pane table { font-size: .82rem; }
+#results-pane th, #results-pane td { padding: .25rem .35rem; }
+form#fields fieldset { border: 1px solid var(--line); margin: 0 0 .7rem; padding: .4rem .7rem; }
+form#fields legend { font-weight: 600; }
+form#fields label { display: block; margin: .35rem 0; font-size: .9rem; }
+form#fields input[type=text], form#fields input[type=number], form#fields select {
+  display: block; width: 100%; max-width: 24rem; padding: .25rem .35rem; }
+form#fields .help { display: block; color: var(--muted); font-size: .78rem; }
+form#fields .gpus { display: grid; grid-template-columns: repeat(auto-fill, minmax(8.5rem, 1fr));
+                    gap: .1rem .6rem; }
+form#fields .gpus label { margin: .1rem 0; white-space: nowrap; }
+form#fields:disabled, fieldset:disabled { opacity: .5; }
+.progress { display: flex; gap: .6rem; align-items: center; flex-wrap: wrap; }
+.progress progress { flex: 1 1 10rem; min-width: 0; height: 1rem; }
+#results.stale { opacity: .35; filter: grayscale(1); }
+#results[hidden] { display: none; }
 """
 PAGE_CSS = CSS + PAGE_EXTRA_CSS
 
@@ -46,12 +75,48 @@ PLOTLY_SRC = "/static/plotly.min.js"
 RENDER_SRC = "/static/report.js"
 
 
-def page(title: str, body: str, scripts: tuple[str, ...] = ()) -> str:
+#: The editor's workspace: the form, the YAML, the results (filled in by /static/editor.js).
+EDITOR_HTML = (
+    '<div class="workspace">'
+    '<section id="form-pane" aria-label="common fields"><form id="fields" autocomplete="off">'
+    '<fieldset id="fields-set"><legend>Scenario</legend>'
+    '<label>Name<input type="text" id="f-name" name="name" maxlength="200"></label>'
+    '<label>Horizon [years]<input type="number" id="f-horizon_years" name="horizon_years" '
+    'min="0.1" max="30" step="any"></label>'
+    '<label>Region<select id="f-region" name="region"></select></label>'
+    '<label>Financing<select id="f-financing" name="financing"><option value="cash">cash'
+    '</option><option value="loan">loan</option></select></label></fieldset>'
+    '<fieldset><legend>GPUs to compare</legend><div class="gpus" id="f-gpus"></div>'
+    '<span class="help" id="help-gpus"></span></fieldset>'
+    '<fieldset><legend>Workloads</legend><div id="f-workloads"></div></fieldset>'
+    '<p class="small">Field help comes from the <a href="/api/schema">scenario JSON Schema'
+    '</a>. A form edit rewrites the YAML (its comments are not kept).</p>'
+    '<p id="form-error" class="error" hidden></p></form></section>'
+    '<section id="yaml-pane"><label for="yaml"><b>Scenario (YAML)</b></label>'
+    '<textarea id="yaml" spellcheck="false" autocomplete="off">{example}</textarea>'
+    '<div class="save"><input id="save-name" placeholder="name" maxlength="100" '
+    'aria-label="scenario name"><input id="save-comment" placeholder="comment" '
+    'maxlength="2000" aria-label="comment"><button id="save" type="button">Save'
+    '</button><span id="save-status" class="small"></span></div>'
+    '<h3>Saved scenarios</h3><ul id="saved"></ul></section>'
+    '<section id="results-pane" aria-live="polite">'
+    '<div class="progress"><progress id="progress" max="1" value="0"></progress>'
+    '<button id="cancel" type="button" disabled>Cancel</button></div>'
+    '<p id="status" class="small">loading…</p>'
+    '<p class="small">Each plan may compute for at most {limit} s on the server.</p>'
+    '<p id="error" class="error" hidden></p>'
+    '<div id="results"><h2>Recommendation</h2><p id="recommendation" class="rec"></p>'
+    '<div class="scroll"><table id="summary-table"><thead></thead><tbody></tbody>'
+    '</table></div><div id="chart" class="fig"></div></div></section></div>')
+
+
+def page(title: str, body: str, scripts: tuple[str, ...] = (), body_class: str = "") -> str:
     """A page with the site's navigation; ``scripts`` are URLs on this server."""
     tags = "".join(f'<script src="{e(s)}"></script>' for s in scripts)
+    cls = f' class="{e(body_class)}"' if body_class else ""
     return ('<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{e(title)} · gpuplan</title><style>{PAGE_CSS}</style></head><body>"
+            f"<title>{e(title)} · gpuplan</title><style>{PAGE_CSS}</style></head><body{cls}>"
             f"{NAV}{body}{tags}</body></html>\n")
 
 
@@ -140,23 +205,11 @@ def _add_editor_and_report(app: FastAPI, state: WebState) -> None:
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def editor() -> HTMLResponse:
         example = EXAMPLE_SCENARIO.read_text(encoding="utf-8")
-        body = (
-            _header("Scenario editor", "Edit the YAML: the plan is recomputed as you type.")
-            + '<div class="cols editor"><div>'
-            '<label for="yaml"><b>Scenario (YAML)</b></label>'
-            f'<textarea id="yaml" spellcheck="false" autocomplete="off">{e(example)}</textarea>'
-            '<div class="save"><input id="save-name" placeholder="name" maxlength="100" '
-            'aria-label="scenario name"><input id="save-comment" placeholder="comment" '
-            'maxlength="2000" aria-label="comment"><button id="save" type="button">Save'
-            '</button><span id="save-status" class="small"></span></div>'
-            '<h3>Saved scenarios</h3><ul id="saved"></ul></div>'
-            '<div><p id="status" class="small">loading…</p>'
-            '<p id="error" class="error" hidden></p>'
-            '<h2>Recommendation</h2><p id="recommendation" class="rec"></p>'
-            '<div class="scroll"><table id="summary-table"><thead></thead><tbody></tbody>'
-            '</table></div>'
-            '<div id="chart" class="fig"></div></div></div>')
-        return HTMLResponse(page("Editor", body, (PLOTLY_SRC, "/static/editor.js")))
+        body = (_header("Scenario editor", "Fill in the form or edit the YAML: the plan is "
+                                           "recomputed as you type.") + EDITOR_HTML.format(
+            example=e(example), limit=e(f"{state.pool.time_limit_s:g}")))
+        return HTMLResponse(page("Editor", body, (PLOTLY_SRC, "/static/editor.js"),
+                                 body_class="wide"))
 
     @app.get("/favicon.ico", include_in_schema=False)
     def favicon() -> Response:

@@ -1,22 +1,27 @@
-"""What the web app's routes share: the catalog, the store, the plan cache, and the views.
+"""What the web app's routes share: the catalog, the store, the plan pool, and the views.
 
 :class:`WebState` holds the catalog, the scenario store (opened on first use), the folder
-recommender specs may be read from, and a cache of plans by scenario text. The API routes
+recommender specs may be read from, and the :class:`~gpuplan.web.jobs.PlanPool` that plans
+scenario text in worker processes (:func:`compute_outcome`) and caches the results. The API routes
 (:mod:`~gpuplan.web.api`) and the HTML pages (:mod:`~gpuplan.web.pages`) both import from here,
 never from each other or from :mod:`~gpuplan.web.app`.
 """
 
 from __future__ import annotations
 
-import hashlib
+import asyncio
+import contextlib
+import json
 import threading
-from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from gpuplan.catalog import Catalog, load_catalog
 from gpuplan.errors import UserError, unknown_name
+from gpuplan.web.jobs import DEFAULT_TIME_LIMIT_S, PlanCancelled, PlanPool, PlanTimeLimit
 
 if TYPE_CHECKING:
     from gpuplan.pipeline.planner import PlanResult
@@ -29,8 +34,13 @@ STATIC_DIR = Path(__file__).parent / "static"
 _REPO_EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "enterprise-70b.yaml"
 EXAMPLE_SCENARIO = _REPO_EXAMPLE if _REPO_EXAMPLE.is_file() else STATIC_DIR / "enterprise-70b.yaml"
 CATALOG_KINDS = ("gpus", "systems", "models", "clouds", "regions")
-#: Plans kept in memory, most recently used first out last (a plan result is ~1 MB of JSON).
-PLAN_CACHE_ENTRIES = 32
+#: Monte Carlo draws of the warm-up plan a worker process runs when it starts (the least a
+#: scenario accepts) [1].
+WARM_UP_SAMPLES = 100
+#: How often a waiting request looks whether its plan is done [s] (adds at most this latency).
+RESULT_POLL_S = 0.01
+#: How often a waiting request looks whether its client went away [s].
+DISCONNECT_CHECK_S = 0.1
 
 
 def web_only(err: UserError) -> UserError:
@@ -39,45 +49,21 @@ def web_only(err: UserError) -> UserError:
                                       "names only; see /catalog)"), field=err.field)
 
 
-class WebState:
-    """What the routes share: the catalog, the store (opened on first use), the spec folder.
+class NameChecks:
+    """The web app's name checks: catalog names only for models and GPUs, specs in one folder.
 
     Parameters
     ----------
-    store_url : str, optional
-        SQLAlchemy URL of the scenario store [—].
-    catalog : Catalog or sequence of overlay paths, optional
-        Default: the built-in catalog with ``$GPUPLAN_CATALOG`` overlays [—].
-    spec_dir : path, optional
-        The only folder recommender spec files are read from (default: the current folder).
+    catalog : Catalog
+        The catalog names are checked against [—].
+    spec_dir : Path
+        The only folder recommender spec files are read from [—].
     """
 
-    def __init__(self, store_url: str | None, catalog: Catalog | Sequence[str | Path] | None,
-                 spec_dir: str | Path | None) -> None:
-        if catalog is None:
-            self.catalog = load_catalog()
-        elif isinstance(catalog, Catalog):
-            self.catalog = catalog
-        else:
-            self.catalog = load_catalog(tuple(str(p) for p in catalog))
-        self.store_url = store_url
-        self.spec_dir = Path(spec_dir or Path.cwd()).resolve()
-        self._store: Store | None = None
-        self._lock = threading.Lock()
-        self._plan_cache: OrderedDict[str, tuple[Scenario, PlanResult]] = OrderedDict()
-        self._plan_lock = threading.Lock()
+    def __init__(self, catalog: Catalog, spec_dir: Path) -> None:
+        self.catalog = catalog
+        self.spec_dir = spec_dir
 
-    @property
-    def store(self) -> Store:
-        """The scenario store, opened on first use."""
-        with self._lock:
-            if self._store is None:
-                from gpuplan.store import Store
-
-                self._store = Store(self.store_url)
-            return self._store
-
-    # -- name checks: catalog names only, no paths ---------------------------------------------
     def check_gpu(self, gpu: str) -> str:
         """``gpu`` if it is a catalog accelerator id (no YAML paths over the web)."""
         if gpu.lower() not in self.catalog.accelerators:
@@ -113,30 +99,178 @@ class WebState:
             if spec is not None:
                 self.check_spec(spec)
 
-    def plan_text(self, text: str) -> tuple[Scenario, PlanResult]:
-        """Validate and plan scenario text; returns (scenario, PlanResult).
+
+@dataclass(frozen=True)
+class PlanOutcome:
+    """A planned scenario as the routes answer it, computed once in a worker process.
+
+    ``plan_json`` is the body of ``POST /api/plan`` and ``preview_json`` that of
+    ``POST /api/plan/preview``, serialised where the plan ran, so a cached plan is answered
+    without touching the result again.
+    """
+
+    scenario: Scenario
+    result: PlanResult
+    plan_json: bytes
+    preview_json: bytes
+
+
+def json_bytes(obj: Any) -> bytes:
+    """``obj`` as FastAPI's JSONResponse writes it (compact UTF-8, no NaN)."""
+    from fastapi.encoders import jsonable_encoder
+
+    data = jsonable_encoder(obj)
+    text = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (from the user's text): \u escapes instead
+        return json.dumps(data, ensure_ascii=True, allow_nan=False,
+                          separators=(",", ":")).encode("ascii")
+
+
+def preview_of(res: dict[str, Any]) -> dict[str, Any]:
+    """What the editor page shows of a plan: recommendation, formatted summary, one chart."""
+    from gpuplan.report.charts import cumulative_cost_figure, finite, summary_rows
+    from gpuplan.report.html import SUMMARY_HEADERS, formatted_summary
+
+    return {"scenario": res["scenario"], "recommendation": res["recommendation"],
+            "best_option": res["best_option"], "npv_usd": res["npv_usd"],
+            "breakeven_months": res["breakeven_months"],
+            "summary_headers": [list(h) for h in SUMMARY_HEADERS],
+            "summary": formatted_summary(res), "numbers": summary_rows(res),
+            "notes": res["notes"],
+            "figures": {"cumulative": finite(cumulative_cost_figure(res))}}
+
+
+def compute_outcome(text: str, catalog: Catalog, spec_dir: Path, *,
+                    report: Callable[..., None] | None = None) -> PlanOutcome:
+    """Validate, check and plan scenario text (what a worker process runs).
+
+    ``report("start", options, samples)`` follows the parse, ``report("stage", label)`` comes
+    before each hardware option (the pipeline's ``progress`` callback).
+    """
+    from gpuplan.pipeline.planner import plan
+    from gpuplan.pipeline.scenario import parse_scenario
+
+    sc = parse_scenario(text, "scenario")
+    NameChecks(catalog, spec_dir).check_scenario(sc)
+    if report is not None:
+        report("start", len(sc.hardware_options), sc.risk.samples)
+    progress = None if report is None else (lambda label: report("stage", label))
+    res = plan(sc, catalog=catalog, base_dir=spec_dir, progress=progress)
+    dumped = res.model_dump()
+    return PlanOutcome(sc, res, json_bytes(dumped), json_bytes(preview_of(dumped)))
+
+
+def warm_worker(catalog: Catalog, spec_dir: Path) -> None:
+    """What a worker process does before its first plan: read every catalog section and plan
+    the editor's example once (imports, lazy caches), so the first plan is timed like the next.
+    """
+    from gpuplan.catalog import sections
+
+    for kind in sections():
+        catalog.section(kind)
+    with contextlib.suppress(UserError):  # an overlay without the example's GPUs
+        compute_outcome(EXAMPLE_SCENARIO.read_text(encoding="utf-8").replace(
+            "cloud:", f"risk: {{samples: {WARM_UP_SAMPLES}}}\ncloud:", 1), catalog, spec_dir)
+
+
+class WebState(NameChecks):
+    """What the routes share: the catalog, the store (opened on first use), the spec folder,
+    and the pool of plan workers with its result cache (started on first use).
+
+    Parameters
+    ----------
+    store_url : str, optional
+        SQLAlchemy URL of the scenario store [—].
+    catalog : Catalog or sequence of overlay paths, optional
+        Default: the built-in catalog with ``$GPUPLAN_CATALOG`` overlays [—].
+    spec_dir : path, optional
+        The only folder recommender spec files are read from (default: the current folder).
+    workers : int, optional
+        Plan worker processes (default: the cores) [1].
+    time_limit_s : float
+        Longest one plan may compute and one request may wait for it [s].
+    """
+
+    def __init__(self, store_url: str | None, catalog: Catalog | Sequence[str | Path] | None,
+                 spec_dir: str | Path | None, *, workers: int | None = None,
+                 time_limit_s: float = DEFAULT_TIME_LIMIT_S) -> None:
+        if catalog is None:
+            cat = load_catalog()
+        elif isinstance(catalog, Catalog):
+            cat = catalog
+        else:
+            cat = load_catalog(tuple(str(p) for p in catalog))
+        super().__init__(cat, Path(spec_dir or Path.cwd()).resolve())
+        self.store_url = store_url
+        self._store: Store | None = None
+        self._lock = threading.Lock()
+        self.pool = PlanPool(compute_outcome, (self.catalog, self.spec_dir), workers=workers,
+                             time_limit_s=time_limit_s, warm=warm_worker)
+
+    @property
+    def store(self) -> Store:
+        """The scenario store, opened on first use."""
+        with self._lock:
+            if self._store is None:
+                from gpuplan.store import Store
+
+                self._store = Store(self.store_url)
+            return self._store
+
+    def plan_outcome(self, text: str) -> PlanOutcome:
+        """Plan scenario text in the worker pool and wait (a blocking call, for sync routes).
 
         Results are cached by the text's SHA-256 (the pipeline is deterministic: the Monte Carlo
-        has a seed), so an editor re-posting the same scenario, or many clients asking for the
-        same plan, get it without recomputing.
+        has a seed) and shared between clients. Raises :class:`~gpuplan.errors.UserError`,
+        :class:`~gpuplan.web.jobs.PoolFull` or :class:`~gpuplan.web.jobs.PlanTimeLimit`.
         """
-        from gpuplan.pipeline.planner import plan
+        hit = self.pool.cached(text)
+        if hit is not None:
+            return cast(PlanOutcome, hit)
+        job = self.pool.submit(text)
+        try:
+            return cast(PlanOutcome, job.future.result(timeout=self.pool.time_limit_s))
+        except FutureTimeout:
+            raise PlanTimeLimit(self.pool.time_limit_s) from None
+        finally:
+            self.pool.release(job)
+
+    async def plan_outcome_async(self, text: str,
+                                 is_disconnected: Callable[[], Awaitable[bool]] | None = None
+                                 ) -> PlanOutcome:
+        """:meth:`plan_outcome` without blocking the event loop; the job is released (and
+        cancelled if nobody else waits for it) when the client goes away or the limit passes.
+        """
+        hit = self.pool.cached(text)
+        if hit is not None:
+            return cast(PlanOutcome, hit)
         from gpuplan.pipeline.scenario import parse_scenario
 
-        key = hashlib.sha256(text.encode("utf-8")).hexdigest()
-        with self._plan_lock:
-            hit = self._plan_cache.get(key)
-            if hit is not None:
-                self._plan_cache.move_to_end(key)
-                return hit
-        sc = parse_scenario(text, "scenario")
-        self.check_scenario(sc)
-        out = (sc, plan(sc, catalog=self.catalog, base_dir=self.spec_dir))
-        with self._plan_lock:
-            self._plan_cache[key] = out
-            while len(self._plan_cache) > PLAN_CACHE_ENTRIES:
-                self._plan_cache.popitem(last=False)
-        return out
+        parse_scenario(text)  # malformed scenarios are a 422 here, never a queued plan
+        job = self.pool.submit(text)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.pool.time_limit_s
+        next_check = loop.time() + DISCONNECT_CHECK_S
+        try:
+            while not job.future.done():
+                await asyncio.sleep(RESULT_POLL_S)
+                now = loop.time()
+                if now > deadline:
+                    raise PlanTimeLimit(self.pool.time_limit_s)
+                if is_disconnected is not None and now > next_check:
+                    next_check = now + DISCONNECT_CHECK_S
+                    if await is_disconnected():
+                        raise PlanCancelled("the client went away")
+            return cast(PlanOutcome, job.future.result())
+        finally:
+            self.pool.release(job)
+
+    def plan_text(self, text: str) -> tuple[Scenario, PlanResult]:
+        """Validate and plan scenario text; returns (scenario, PlanResult) (see plan_outcome)."""
+        out = self.plan_outcome(text)
+        return out.scenario, out.result
 
     def result_of(self, rev: Revision) -> dict[str, Any]:
         """A stored revision's plan result, recomputed when absent or from an older format."""
