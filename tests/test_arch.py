@@ -160,3 +160,79 @@ def test_llama4_moe_without_expert_width_is_user_error(cat):
     cfg.pop("intermediate_size")
     with pytest.raises(UserError, match="intermediate_size"):
         arch_from_config(cfg, name)
+
+
+# ----------------------------------------------------------------------------------------------
+# Config validation (issue 16): every field type- and range-checked, one line naming the field
+# ----------------------------------------------------------------------------------------------
+
+_BASE = dict(model_type="llama", hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+             num_key_value_heads=2, vocab_size=100, intermediate_size=128,
+             tie_word_embeddings=False)
+_MOE = dict(_BASE, model_type="mixtral", num_local_experts=8, num_experts_per_tok=2)
+_MLA = dict(_BASE, model_type="deepseek_v3", kv_lora_rank=32, q_lora_rank=48,
+            qk_rope_head_dim=8, qk_nope_head_dim=16, v_head_dim=16, n_routed_experts=4,
+            num_experts_per_tok=2, moe_intermediate_size=32)
+
+#: (config, the field the one-line message must name). Each was accepted (exit 0, nonsense
+#: numbers) or a traceback before issue 16.
+BAD_CONFIGS = [
+    (dict(_BASE, head_dim="abc"), "head_dim"),
+    (dict(_BASE, hidden_size=float("inf")), "hidden_size"),   # JSON 1e400 reads as inf
+    (dict(_BASE, hidden_size=float("nan")), "hidden_size"),
+    (dict(_BASE, hidden_size=True), "hidden_size"),           # True is not 1
+    (dict(_BASE, hidden_size="4096"), "hidden_size"),
+    (dict(_BASE, hidden_size=2**50), "hidden_size"),          # above MAX_CONFIG_INT
+    (dict(_BASE, head_dim=-128), "head_dim"),
+    (dict(_BASE, head_dim=12.5), "head_dim"),
+    (dict(_MOE, num_local_experts="x"), "num_local_experts"),
+    (dict(_MOE, num_local_experts=2, num_experts_per_tok=64), "num_experts_per_tok"),
+    (dict(_MOE, num_experts_per_tok=-1), "num_experts_per_tok"),
+    (dict(_MOE, mlp_only_layers=["a"]), "mlp_only_layers"),
+    (dict(_MOE, mlp_only_layers=[7]), "mlp_only_layers"),     # the model has 2 layers
+    (dict(_MOE, mlp_only_layers=3), "mlp_only_layers"),
+    (dict(_BASE, sliding_window="wide"), "sliding_window"),
+    (dict(_BASE, sliding_window=True), "sliding_window"),
+    (dict(_MLA, kv_lora_rank=-512), "kv_lora_rank"),
+    (dict(_MLA, q_lora_rank=-1), "q_lora_rank"),
+    (dict(_BASE, tie_word_embeddings="no"), "tie_word_embeddings"),
+    (dict(_BASE, model_type=7), "model_type"),
+    (dict(_BASE, hidden_act=["silu"]), "hidden_act"),
+    (dict(_BASE, max_position_embeddings=-4096), "max_position_embeddings"),
+    (dict(_BASE, hidden_size=2, num_attention_heads=4, num_key_value_heads=4), "hidden_size"),
+]
+
+
+@pytest.mark.parametrize("cfg,field", BAD_CONFIGS, ids=lambda v: v if isinstance(v, str) else "")
+def test_bad_config_field_one_line_naming_file_and_field(cfg, field):
+    with pytest.raises(UserError) as ei:
+        arch_from_config(cfg, "my/config.json")
+    msg = str(ei.value)
+    assert msg.startswith("my/config.json: ") and field in msg and "\n" not in msg, msg
+
+
+@pytest.mark.parametrize("cfg", [_BASE, _MOE, _MLA, dict(_BASE, hidden_size=64.0),
+                                 dict(_BASE, sliding_window=None, q_lora_rank=None),
+                                 dict(_MOE, mlp_only_layers=[0], sliding_window=False)])
+def test_valid_configs_still_read(cfg):
+    a = arch_from_config(cfg, "ok")
+    assert a.hidden_size == 64 and a.num_layers == 2
+    if cfg.get("num_experts_per_tok"):
+        assert a.experts_per_token <= a.num_experts
+
+
+def test_mla_ranks_read_exactly():
+    a = arch_from_config(_MLA, "mla")
+    assert (a.kv_lora_rank, a.q_lora_rank, a.qk_rope_head_dim) == (32, 48, 8)
+    assert (a.head_dim, a.v_head_dim, a.num_kv_heads) == (16 + 8, 16, 4)
+    assert kv_cache_bytes_per_token(a, 2) == 2 * (32 + 8) * 2  # L·(d_c + d_R)·bytes, [3]
+
+
+def test_config_json_nested_100k_deep_is_one_line(tmp_path):
+    from gpuplan.catalog.hf_config import load_config_file
+
+    p = tmp_path / "config.json"
+    p.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(UserError, match="nested too deeply") as ei:
+        load_config_file(tmp_path)
+    assert str(p) in str(ei.value)

@@ -490,3 +490,277 @@ def test_npv_of_conventional_investment_falls_with_rate(outlay, inflows, r1, r2)
     v = np.asarray([-outlay, *inflows])
     a, b = float(npv(lo, v)), float(npv(hi, v))
     assert b <= a + 1e-9 * (1 + abs(a))
+
+
+# ----------------------------------------------------------------------------------------------
+# Issue 16: the hostile-input reproducers, each exit 2 / HTTP 4xx, one line, nothing replaced
+# ----------------------------------------------------------------------------------------------
+
+TINY_OK = """name: tiny
+horizon_years: 3
+hardware_options:
+  - {gpu: h100-sxm}
+workloads:
+  - {kind: serve, name: chat, model: llama-3.1-8b, rate: 2, input_tokens: 500,
+     output_tokens: 100}
+risk: {samples: 100}
+"""
+_LLAMA = dict(model_type="llama", hidden_size=4096, num_hidden_layers=32,
+              num_attention_heads=32, num_key_value_heads=8, vocab_size=128256,
+              intermediate_size=14336, tie_word_embeddings=False)
+_MIXTRAL = dict(_LLAMA, model_type="mixtral", num_local_experts=8, num_experts_per_tok=2)
+_DSV3 = dict(_LLAMA, model_type="deepseek_v3", kv_lora_rank=512, q_lora_rank=1536,
+             qk_rope_head_dim=64, qk_nope_head_dim=128, v_head_dim=128, n_routed_experts=8,
+             num_experts_per_tok=2, moe_intermediate_size=2048)
+
+
+def _error_line(out: str) -> str:
+    """The run's one error line (exit 2 prints exactly one line, never a traceback)."""
+    lines = [ln for ln in out.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("gpuplan: error: "), out[:2000]
+    assert "\x1b" not in lines[0] and len(lines[0]) < 2000, lines[0][:300]
+    return lines[0]
+
+
+@pytest.fixture
+def hostile(tmp_path):
+    """A folder with a scenario, a FIFO, a symbolic link to a file, and that file."""
+    import os
+
+    (tmp_path / "tiny.yaml").write_text(TINY_OK)
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "target.txt").write_text("keep me\n")
+    (tmp_path / "link").symlink_to(tmp_path / "target.txt")
+    return tmp_path
+
+
+def _unchanged(d: Path) -> None:
+    import stat
+
+    assert stat.S_ISFIFO((d / "fifo").lstat().st_mode)
+    assert (d / "link").is_symlink() and (d / "target.txt").read_text() == "keep me\n"
+
+
+#: (case id, args relative to the hostile folder, words of the message). Before issue 16 the
+#: first four replaced the FIFO/link with a regular file and exited 0, the others raised.
+OUTPUT_CASES = [
+    ("html-fifo", ["-o", "fifo"], ["fifo", "FIFO", "not replaced"]),
+    ("xlsx-fifo", ["--xlsx", "fifo"], ["fifo", "FIFO"]),
+    ("html-link", ["-o", "link"], ["symbolic link", "--force"]),
+    ("xlsx-link", ["--xlsx", "link"], ["symbolic link", "--force"]),
+    ("name-too-long", ["-o", "y" * 300 + ".html"], ["too long", "305 characters"]),
+    ("no-folder", ["-o", "nope/x.html"], ["'nope' does not exist"]),
+    ("unwritable-folder", ["-o", "/proc/gpuplan-x.html"], ["/proc/gpuplan-x.html"]),
+    ("folder", ["--xlsx", "."], ["folder"]),
+]
+
+
+@pytest.mark.parametrize("case,args,words", OUTPUT_CASES, ids=[c[0] for c in OUTPUT_CASES])
+def test_output_path_refused_before_planning(hostile, monkeypatch, case, args, words):
+    monkeypatch.chdir(hostile)
+    t0 = time.monotonic()
+    code, out = _run(["plan", "tiny.yaml", *args])
+    line = _error_line(out)
+    assert code == 2
+    for w in words:
+        assert w.lower() in line.lower(), line
+    _unchanged(hostile)
+    assert time.monotonic() - t0 < 5  # refused before the plan runs
+
+
+def test_check_output_path_refuses_devices():
+    from gpuplan.errors import UserError
+    from gpuplan.report.export import check_output_path
+
+    with pytest.raises(UserError, match="character device"):  # checked, never written
+        check_output_path("/dev/null")
+
+
+def test_force_replaces_the_link_not_its_target(hostile, monkeypatch):
+    monkeypatch.chdir(hostile)
+    code, out = _run(["plan", "tiny.yaml", "--xlsx", "link", "--force", "--json"])
+    assert code == 0, out
+    assert not (hostile / "link").is_symlink() and (hostile / "link").stat().st_size > 1000
+    assert (hostile / "target.txt").read_text() == "keep me\n"
+
+
+def _config_file(d: Path, name: str, cfg: dict | str) -> Path:
+    p = d / f"{name}.json"
+    p.write_text(cfg if isinstance(cfg, str) else json.dumps(cfg))
+    return p
+
+
+#: The issue's config.json reproducers: (file, content, field the message names).
+CONFIG_CASES = [
+    ("head-dim-abc", dict(_LLAMA, head_dim="abc"), "head_dim"),
+    ("hidden-1e400", json.dumps(_LLAMA).replace("4096", "1e400", 1), "hidden_size"),
+    ("experts-x", dict(_MIXTRAL, num_local_experts="x"), "num_local_experts"),
+    ("window-wide", dict(_LLAMA, sliding_window="wide"), "sliding_window"),
+    ("mlp-only-a", dict(_MIXTRAL, mlp_only_layers=["a"]), "mlp_only_layers"),
+    ("nested-100k", "[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ("head-dim-neg", dict(_LLAMA, head_dim=-128), "head_dim"),
+    ("top-64-of-2", dict(_MIXTRAL, num_local_experts=2, num_experts_per_tok=64),
+     "num_experts_per_tok"),
+    ("kv-lora-neg", dict(_DSV3, kv_lora_rank=-512), "kv_lora_rank"),
+    ("hidden-true", dict(_LLAMA, hidden_size=True), "hidden_size"),
+]
+
+
+@pytest.mark.parametrize("name,cfg,field", CONFIG_CASES, ids=[c[0] for c in CONFIG_CASES])
+def test_hostile_config_json_exit_2_names_file_and_field(tmp_path, name, cfg, field):
+    p = _config_file(tmp_path, name, cfg)
+    code, out = _run(["fit", p, "--gpu", G])
+    line = _error_line(out)
+    assert code == 2 and f"{name}.json" in line and field in line, line
+
+
+@pytest.mark.parametrize("case,text,words", [
+    ("nested-20000", "name: " + "[" * 20_000 + "]" * 20_000 + "\n", ["nest", ":1:"]),
+    ("nested-mappings", "name: t\nx:\n" + "".join("  " * (i + 1) + f"k{i}:\n" for i in range(80))
+     + "  " * 81 + "1\n", ["nested deeper than 64"]),
+    ("duplicate-key", TINY_OK + "horizon_years: 9\n", ["horizon_years", "twice", "line 2"]),
+    ("duplicate-nested", TINY_OK.replace("rate: 2,", "rate: 2, rate: 3,"), ["'rate'", "twice"]),
+    ("misspelt-gpu", TINY_OK.replace("{gpu: h100-sxm}", "{gpu: h100-sxm}\n  - {gpu: b2OO}"),
+     ["hardware_options[1].gpu", "b2OO", "closest", "b200"]),
+    ("misspelt-model", TINY_OK.replace("llama-3.1-8b", "llama-3.1-8c"),
+     ["workloads[0].model", "closest", "llama-3.1-8b"]),
+    ("anchor", TINY_OK.replace("name: tiny", "name: &n tiny"), ["anchors"]),
+])
+def test_hostile_scenario_exit_2_one_line(tmp_path, case, text, words):
+    p = tmp_path / "s.yaml"
+    p.write_text(text)
+    code, out = _run(["plan", p, "--json"])
+    line = _error_line(out)
+    assert code == 2 and "s.yaml" in line, line
+    for w in words:
+        assert w in line, line
+
+
+def test_bad_store_url_and_revision_overflow(tmp_path):
+    code, out = _run(["scenarios", "list", "--db", "sqlite:////etc/passwd"])
+    assert code == 2 and "not a database" in _error_line(out)
+    code, out = _run(["scenarios", "list", "--db", "no-such-scheme"])
+    assert code == 2 and "cannot open the store" in _error_line(out)
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    (tmp_path / "tiny.yaml").write_text(TINY_OK)
+    assert _run(["scenarios", "save", tmp_path / "tiny.yaml", "--db", db])[0] == 0
+    code, out = _run(["scenarios", "show", "tiny", "--revision", str(2**63), "--db", db])
+    assert code == 2 and "no revision 9223372036854775808" in _error_line(out)
+
+
+def test_huge_and_escaped_names_one_clean_line():
+    code, out = _run(["fit", "x" * 100_000, "--gpu", G])  # once: OSError traceback
+    line = _error_line(out)
+    assert code == 2 and "100,000 characters" in line and len(line) < 600, line
+    code, out = _run(["fit", "\x1b[31mred\x1b]0;title\x07\x9b2J", "--gpu", G])
+    line = _error_line(out)
+    assert code == 2 and "red" in line, line
+    assert not any(c in line for c in "\x1b\x07\x9b"), repr(line)
+
+
+def test_printable_strips_controls_from_every_name():
+    from gpuplan.cli.common import one_line, printable, strip_controls
+    from gpuplan.demand.fitting import fit
+
+    assert strip_controls("a\x1b[1;31mb\x1b[0m\x00c\x7f\td") == "abc\td"
+    assert one_line("first\n  second\r\n\nthird") == "first; second; third"
+    r = fit(M, G)
+    bad = r.model_copy(update={"model": "\x1b]0;pwned\x07llama\x1b[2J"})
+    assert printable(bad).model == "llama" and bad.model.startswith("\x1b")
+
+
+def _gpuplan(*args: str, **kw: object) -> subprocess.CompletedProcess[str]:
+    code = "import sys; from gpuplan.cli.app import main; main(sys.argv[1:])"
+    return subprocess.run([sys.executable, "-c", code, *args], text=True, timeout=120,
+                          **kw)  # type: ignore[call-overload]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_stdout_on_a_full_device_is_one_line():
+    with open("/dev/full", "w") as full:
+        for args in (["catalog", "gpus", "--json"], ["catalog", "gpus"]):
+            p = _gpuplan(*args, stdout=full, stderr=subprocess.PIPE)
+            assert p.returncode == 2, p.stderr
+            assert p.stderr.strip() == "gpuplan: error: cannot write the output: No space left " \
+                                       "on device", p.stderr
+
+
+def test_ascii_terminal_encoding_prints_tables():
+    import os
+
+    env = dict(os.environ, PYTHONIOENCODING="ascii")
+    p = _gpuplan("fit", M, "--gpu", G, capture_output=True, env=env)
+    assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr[-2000:]
+    assert "fits" in p.stdout
+
+
+#: The API's former 500s: (method, path, raw body or query, status).
+API_500_CASES = [
+    ("post", "/api/plan", b'{"yaml": NaN}', 422),
+    ("post", "/api/plan", b'{"yaml": Infinity}', 422),
+    ("post", "/api/plan/preview", b'{"yaml": -Infinity}', 422),
+    ("post", "/api/plan", b'{"yaml": "name: \\ud800"}', 422),
+    ("post", "/api/scenarios", b'{"name": "a\\udc00", "yaml": "name: x"}', 422),
+    ("get", "/api/scenarios/x", {"revision": str(2**63)}, 422),
+    ("get", "/api/scenarios/x/report", {"revision": str(2**63)}, 422),
+]
+
+
+@pytest.mark.parametrize("method,path,body,status", API_500_CASES)
+def test_api_former_500s_are_4xx_with_strict_json(client, method, path, body, status):
+    if method == "post":
+        r = client.post(path, content=body, headers={"content-type": "application/json"})
+    else:
+        r = client.get(path, params=body)
+    assert r.status_code == status, r.text[:500]
+    json.loads(r.text, parse_constant=lambda c: pytest.fail(f"non-strict JSON {c}"))
+
+
+def test_api_misspelt_gpu_names_closest_as_the_cli(client):
+    r = client.post("/api/plan/preview",
+                    json={"yaml": TINY_OK.replace("gpu: h100-sxm", "gpu: b2OO")})
+    assert r.status_code == 422 and "closest: b200" in r.text, r.text[:500]
+
+
+def test_hostile_fuzz_sample_clean_and_files_intact(tmp_path):
+    """A bounded sample of the hostile cases of `make fuzz` (config.json fields, nesting past
+    every limit, duplicate keys, FIFO/link/too-long outputs): exit 0 or 2, no traceback, and no
+    output ever replaced the FIFO or the link."""
+    import random
+
+    from gpuplan.cli.fuzz import hostile_files, hostile_files_intact, hostile_invocation
+
+    hostile_files(tmp_path)
+    rng = random.Random(16)
+    for i in range(60):
+        args = hostile_invocation(rng, tmp_path, i)
+        code, out = _run(args)
+        assert code in (0, 2), (args[:3], out[:500])
+        if code == 2:
+            _error_line(out)
+        assert hostile_files_intact(tmp_path), args[:5]
+
+
+@pytest.mark.parametrize("args,words", [
+    (["fit", M, "--gpu", G, "--batch", "abc"], ["--batch", "abc", "gpuplan fit --help"]),
+    (["fit"], ["Missing argument", "model"]),
+    (["nope"], ["No such command", "nope"]),
+    (["fit", M, "--gpu", G, "--no-such-flag"], ["--no-such-flag"]),
+])
+def test_usage_errors_are_one_line_from_the_console_entry(args, words):
+    """typer draws usage errors in a multi-line box; `gpuplan` (main) prints one line."""
+    p = _gpuplan(*args, capture_output=True)
+    assert p.returncode == 2 and p.stdout == "", p.stdout
+    line = _error_line(p.stderr)
+    for w in words:
+        assert w in line, line
+
+
+def test_ansi_escapes_in_scenario_names_never_reach_the_terminal(tmp_path):
+    p = tmp_path / "ansi.yaml"
+    p.write_text(TINY_OK.replace("name: tiny", 'name: "\\e[31mred\\e]0;pwned\\a\\e[2J"')
+                 .replace("name: chat", 'name: "chat\\e[5m"'))
+    code, out = _run(["plan", p])
+    assert code == 0, out
+    assert "red" in out and "chat" in out and "pwned" not in out
+    assert not any(c in out for c in "\x1b\x07\x9b"), repr(out[:300])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -140,3 +141,34 @@ def test_bad_url_is_a_user_error(tmp_path):
         Store("nosuchdriver://x")
     with pytest.raises(UserError, match="cannot open the store"):
         Store(f"sqlite:///{tmp_path / 'missing-folder' / 'x.db'}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Hostile URLs and numbers (issue 16): one-line UserErrors, never a database traceback
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url,words", [
+    ("sqlite:////etc/passwd", ["/etc/passwd", "not a database"]),   # a text file, untouched
+    ("sqlite:////no/such/folder/x.db", ["unable to open"]),
+    ("no-such-scheme", ["Could not parse"]),
+    ("postgresql+nosuchdriver://u:secret@127.0.0.1/x", ["***"]),     # password never shown
+])
+def test_bad_store_url_is_one_line(url, words):
+    before = Path("/etc/passwd").read_bytes() if "passwd" in url else None
+    with pytest.raises(UserError) as ei:
+        Store(url)
+    msg = str(ei.value)
+    assert msg.startswith("cannot open the store") and "\n" not in msg, msg
+    assert "secret" not in msg
+    for w in words:
+        assert w in msg, msg
+    if before is not None:
+        assert Path("/etc/passwd").read_bytes() == before
+
+
+@pytest.mark.parametrize("revision", [2**63, 2**63 - 1, 10**30, 0, -1])
+def test_revision_out_of_range_is_not_found(store, revision):
+    store.save("plan-a", "x: 1\n")
+    with pytest.raises(NotFound, match=f"no revision {revision}; revisions: 1 to 1"):
+        store.get("plan-a", revision)

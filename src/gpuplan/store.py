@@ -45,7 +45,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Connection, Engine, RowMapping
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from gpuplan.errors import UserError, unknown_name
 from gpuplan.units import KILO, MIB
@@ -69,6 +69,8 @@ SQLITE_BUSY_TIMEOUT_S = 30.0
 SQLITE_BUSY_TIMEOUT_MS = round(SQLITE_BUSY_TIMEOUT_S * KILO)
 #: Saves retried on a revision-number collision (databases without BEGIN IMMEDIATE).
 SAVE_RETRIES = 5
+#: Largest revision number a database integer holds (SQLite and most SQL: signed 64-bit).
+MAX_REVISION = 2**63 - 1
 _WRITE_OPTION = "gpuplan_write"
 
 metadata = MetaData()
@@ -200,8 +202,10 @@ class Store:
             self._sqlite_setup()
         try:
             metadata.create_all(self.engine)
-        except OperationalError as e:
-            raise UserError(f"cannot open the store {self._safe_url()!r}: {e.orig}") from None
+        except SQLAlchemyError as e:  # not a database, no such folder, refused, locked
+            orig = getattr(e, "orig", None) or e
+            detail = " ".join(str(orig).split())
+            raise UserError(f"cannot open the store {self._safe_url()!r}: {detail}") from None
 
     def _safe_url(self) -> str:
         """The URL without its password (for messages)."""
@@ -367,7 +371,8 @@ class Store:
                 if not rows:  # pragma: no cover - a scenario always has a revision
                     raise NotFound(f"saved scenario {name!r} has no revisions")
                 return self._revision(name, rows[-1])
-            rows = self._rows(c, name, int(revision))
+            in_range = isinstance(revision, int) and 1 <= revision <= MAX_REVISION
+            rows = self._rows(c, name, int(revision)) if in_range else []
             if not rows:
                 n = len(self._rows(c, name))
                 raise NotFound(f"saved scenario {name!r} has no revision {revision}; "

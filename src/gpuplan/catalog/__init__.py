@@ -46,9 +46,10 @@ _CONFIG_KEY = "config"
 
 def _extension_sections() -> dict[str, type[BaseModel]]:
     from gpuplan.catalog.schema_cluster import CLUSTER_SECTIONS
+    from gpuplan.catalog.schema_frameworks import FRAMEWORK_SECTIONS
     from gpuplan.catalog.schema_money import MONEY_SECTIONS
 
-    return {**CLUSTER_SECTIONS, **MONEY_SECTIONS}
+    return {**CLUSTER_SECTIONS, **MONEY_SECTIONS, **FRAMEWORK_SECTIONS}
 
 
 def sections() -> tuple[str, ...]:

@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 import typer
+from typer._click.exceptions import ClickException, NoArgsIsHelpError
 
 from gpuplan.cli import catalog_cmds, demand_cmds, plan_cmds, store_cmds
 
@@ -60,15 +61,65 @@ demand_cmds.register(app)
 plan_cmds.register(app)
 
 
+def _tolerant_streams() -> None:
+    """Let stdout and stderr print any text: characters the encoding lacks become ``?``.
+
+    With ``PYTHONIOENCODING=ascii`` (or a C locale) the tables' "—" and "×" would otherwise
+    end in a ``UnicodeEncodeError``.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and (stream.encoding or "").lower().replace("-", "") \
+                not in ("utf8", "utf16", "utf32"):
+            reconfigure(errors="replace")
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: user mistakes exit 2 with one line on stderr, never a traceback."""
+    """Console entry point: user mistakes exit 2 with one line on stderr, never a traceback.
+
+    Also one line and status 2: a file the operating system refuses (a name too long), stdout
+    on a full disk or a closed pipe.
+    """
+    from gpuplan.cli.common import error_exit, os_error_message, silence_stdout
     from gpuplan.errors import UserError
 
+    _tolerant_streams()
     try:
-        app(args=argv, standalone_mode=True)
+        code = app(args=argv, prog_name="gpuplan", standalone_mode=False)  # errors: below
+    except ClickException as e:
+        raise SystemExit(_usage_error(e)) from None
+    except typer.Abort:
+        raise SystemExit(error_exit("aborted").exit_code) from None
     except UserError as e:
-        sys.stderr.write(f"gpuplan: error: {e.as_flag_message()}\n")
-        sys.exit(2)
+        raise SystemExit(error_exit(e.as_flag_message()).exit_code) from None
+    except OSError as e:
+        if e.filename is None:
+            silence_stdout()
+        raise SystemExit(error_exit(os_error_message(e)).exit_code) from None
+    finally:
+        try:
+            sys.stdout.flush()
+        except OSError as e:  # the last buffered output met a full disk
+            silence_stdout()
+            raise SystemExit(error_exit(os_error_message(e)).exit_code) from None
+    raise SystemExit(code if isinstance(code, int) else 0)
+
+
+def _usage_error(e: ClickException) -> int:
+    """One stderr line for a usage error (unknown command, bad or missing flag); its status.
+
+    typer would draw a multi-line box; the house rule is one line naming what was wrong. A bare
+    ``gpuplan`` (no arguments) prints the help, as before.
+    """
+    from gpuplan.cli.common import error_exit
+
+    ctx = getattr(e, "ctx", None)
+    if isinstance(e, NoArgsIsHelpError) and ctx is not None:
+        sys.stdout.write(ctx.get_help() + "\n")
+        return 0
+    where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    error_exit(e.format_message() + where)
+    return e.exit_code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -61,7 +61,15 @@ def train_cmd(
     tokens: Annotated[float, typer.Option("--tokens", help="Training tokens, e.g. 15.6e12.")],
     seq_len: Annotated[int | None, typer.Option("--seq-len", help="Sequence length.")] = None,
     global_batch_tokens: Annotated[float | None, typer.Option(
-        "--global-batch-tokens", help="Tokens per optimizer step (default 4M).")] = None,
+        "--global-batch-tokens",
+        help="Tokens per optimizer step (default: chosen by a published rule, see notes).")] = None,
+    batch_ramp: Annotated[str | None, typer.Option(
+        "--batch-ramp", help="Batch ramp until:batch pairs, e.g. Llama 3's "
+        "252e6:4194304,2.87e12:8388608,0:16777216 (0 = to the end).")] = None,
+    phases: Annotated[Path | None, typer.Option(
+        "--phases", help="YAML file {phases: [{name, kind, tokens, seq_len, global_batch_tokens, "
+        "gpus, layout, teacher}]}: the run as phases (pre-training, long context, annealing, "
+        "distillation); --tokens is then ignored.")] = None,
     dtype: Annotated[str, typer.Option(help="bf16 | fp16 | fp8")] = "bf16",
     mode: Annotated[str, typer.Option(help="train | finetune | lora | qlora")] = "train",
     layout: Annotated[str | None, typer.Option(
@@ -74,6 +82,8 @@ def train_cmd(
     catalog: CatalogOpt = None,
 ) -> None:
     """Best layout, step time, MFU, GPU-hours, wall-clock days and goodput of a training run."""
+    from gpuplan.demand.training import parse_ramp
+    from gpuplan.demand.training.phases import load_phases
     from gpuplan.pipeline.priced import priced_train
 
     res = priced_train(model, gpu, gpus, tokens, seq_len=seq_len,
@@ -81,7 +91,9 @@ def train_cmd(
                        layout=layout, failures=not no_failures,
                        rent_usd_per_gpu_hour=rent_usd_per_gpu_hour,
                        own_usd_per_gpu_hour=own_usd_per_gpu_hour,
-                       catalog=load_overlaid_catalog(catalog))
+                       catalog=load_overlaid_catalog(catalog),
+                       batch_ramp=parse_ramp(batch_ramp) if batch_ramp else None,
+                       phases=load_phases(phases) if phases else None)
     output(res, as_json, "train_report")
 
 
@@ -107,6 +119,9 @@ def serve_cmd(
     speculative_acceptance: Annotated[float | None, typer.Option(
         "--speculative-acceptance", help="Draft-token acceptance rate (0-1).")] = None,
     draft_tokens: Annotated[int, typer.Option("--draft-tokens")] = 4,
+    scenario: Annotated[str, typer.Option(
+        "--scenario", help="offline (all requests queued) | server (Poisson arrivals, p99 "
+        "targets).")] = "offline",
     rent_usd_per_gpu_hour: RentOpt = None,
     own_usd_per_gpu_hour: OwnOpt = None,
     as_json: JsonOpt = False,
@@ -121,7 +136,7 @@ def serve_cmd(
                        headroom=headroom, speculative_acceptance=speculative_acceptance,
                        draft_tokens=draft_tokens, rent_usd_per_gpu_hour=rent_usd_per_gpu_hour,
                        own_usd_per_gpu_hour=own_usd_per_gpu_hour,
-                       catalog=load_overlaid_catalog(catalog))
+                       catalog=load_overlaid_catalog(catalog), scenario=scenario)
     output(res, as_json, "serve_report")
 
 

@@ -84,8 +84,8 @@ SCENARIO_PIECES: dict[str, list[str | float | None]] = {
     "region": ["us", "cn", "mars", 7],
     "facility": ["build", "colocation", "cave"],
     "gpu": ["h100-sxm", "b200", "nope", "h20", 3],
-    "rate": [5, 0, -1, ".nan", ".inf", 1e30, "x"],
-    "model": ["llama-3.1-8b", "nope", "mixtral-8x7b"],
+    "rate": [5, 0, -1, ".nan", ".inf", "-.inf", 1e30, "x", "[1]", "{a: 1}", "true"],
+    "model": ["llama-3.1-8b", "nope", "mixtral-8x7b", "\x1b[31mred", "x" * 5000],
 }
 
 
@@ -115,13 +115,108 @@ def scenario_text(rng: random.Random) -> bytes:
             f"    rate: {y(c['rate'])}\nrisk: {{samples: 200}}\n").encode()
 
 
+#: Deepest nesting generated [levels]: far past the YAML limit (64) and libyaml's (1,000).
+DEEP_LEVELS = (65, 1_000, 20_000)
+#: A valid llama-style config the config.json fuzz starts from (Llama 3.1 8B's shape).
+_CONFIG = {"model_type": "llama", "hidden_size": 4096, "num_hidden_layers": 32,
+           "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 128256,
+           "intermediate_size": 14336, "tie_word_embeddings": False,
+           "num_local_experts": 8, "num_experts_per_tok": 2}
+#: Values a config field is replaced with: wrong types, non-finite, negative, huge, booleans.
+CONFIG_VALUES: list[object] = ["abc", "4096", -128, 0, 1.5, True, False, None, [1], {"a": 1},
+                               2**64, 1e400, float("nan"), -1e400, 64, 2]
+CONFIG_FIELDS = ["hidden_size", "head_dim", "num_local_experts", "num_experts_per_tok",
+                 "sliding_window", "mlp_only_layers", "kv_lora_rank", "q_lora_rank",
+                 "qk_rope_head_dim", "tie_word_embeddings", "num_key_value_heads",
+                 "max_position_embeddings", "model_type", "hidden_act", "moe_layers"]
+#: Names of the hostile files :func:`hostile_files` makes; outputs must never replace them.
+HOSTILE_OUTPUTS = ("fifo", "link", "y" * 300 + ".html", "missing-folder/x.html", ".",
+                   "/proc/gpuplan-fuzz.html")
+
+
+def deep_yaml(rng: random.Random) -> bytes:
+    """A scenario nested past every limit (lists, flow mappings or block mappings)."""
+    n = rng.choice(DEEP_LEVELS)
+    kind = rng.choice(["list", "flow", "block"])
+    if kind == "list":
+        return f"name: {'[' * n}{']' * n}\n".encode()
+    if kind == "flow":
+        return ("name: t\nx: " + "{a: " * n + "1" + "}" * n + "\n").encode()
+    n = min(n, 2_000)  # block nesting costs two spaces a level
+    return ("x:\n" + "".join("  " * (i + 1) + f"k{i}:\n" for i in range(n))).encode()
+
+
+def config_text(rng: random.Random) -> str:
+    """One config.json: a valid one with one to three fields replaced by hostile values."""
+    import json
+
+    roll = rng.random()
+    if roll < 0.05:
+        n = rng.choice(DEEP_LEVELS)
+        return "[" * n + "]" * n
+    if roll < 0.08:
+        return '{"hidden_size": 1e400, "num_hidden_layers": NaN}'
+    cfg: dict[str, object] = dict(_CONFIG)
+    for _ in range(rng.randint(1, 3)):
+        field = rng.choice(CONFIG_FIELDS)
+        value = rng.choice(CONFIG_VALUES)
+        cfg[field] = [value] if field.endswith("layers") and rng.random() < 0.5 else value
+    return json.dumps(cfg)  # NaN and infinities as JSON's NaN / Infinity, as Python writes them
+
+
+def hostile_files(tmp: Path) -> None:
+    """A FIFO, a link to ``target.txt`` and that file in ``tmp``, plus a small valid scenario."""
+    import os
+
+    if not (tmp / "fifo").exists() and hasattr(os, "mkfifo"):
+        os.mkfifo(tmp / "fifo")
+    (tmp / "target.txt").write_text("keep me\n")
+    if not (tmp / "link").is_symlink():
+        (tmp / "link").symlink_to(tmp / "target.txt")
+    (tmp / "ok.yaml").write_text(
+        "name: ok\nhardware_options: [{gpu: h100-sxm}]\nworkloads:\n  - {kind: serve, name: s, "
+        "model: llama-3.1-8b, rate: 2}\nrisk: {samples: 100}\n")
+
+
+def hostile_files_intact(tmp: Path) -> bool:
+    """Whether no output replaced the FIFO, the link or the file the link points to."""
+    import stat
+
+    fifo = tmp / "fifo"
+    return ((not fifo.exists() or stat.S_ISFIFO(fifo.lstat().st_mode))
+            and (tmp / "link").is_symlink()
+            and (tmp / "target.txt").read_text() == "keep me\n")
+
+
+def hostile_invocation(rng: random.Random, tmp: Path, i: int) -> list[str]:
+    """A config.json fuzz `fit`, a deep or duplicate-key scenario, or a hostile output path."""
+    roll = rng.random()
+    if roll < 0.4:
+        p = tmp / f"config-{i}.json"
+        p.write_text(config_text(rng))
+        return ["fit", str(p), "--gpu", rng.choice(GPUS[:4]), "--json"]
+    if roll < 0.7:
+        p = tmp / f"deep-{i}.yaml"
+        p.write_bytes(deep_yaml(rng) if rng.random() < 0.6 else
+                      b"name: a\nname: b\nhardware_options: [{gpu: h100-sxm, gpu: b200}]\n")
+        return ["plan", str(p), "--json"]
+    out = rng.choice(HOSTILE_OUTPUTS)
+    target = out if out.startswith("/") else str(tmp / out)
+    return ["plan", str(tmp / "ok.yaml"), rng.choice(["-o", "--xlsx"]), target, "--json"]
+
+
 def invocations(n: int, seed: int = 0, tmp: Path | None = None) -> Iterator[list[str]]:
-    """``n`` command lines; every tenth is `plan` on a generated scenario file in ``tmp``."""
+    """``n`` command lines; with a folder ``tmp``, every tenth is `plan` on a generated scenario
+    file and every tenth (another) a hostile case (:func:`hostile_invocation`)."""
     rng = random.Random(seed)
+    if tmp is not None:
+        hostile_files(tmp)
     for i in range(n):
         if tmp is not None and i % 10 == 9:
             p = tmp / f"scenario-{i}.yaml"
             p.write_bytes(scenario_text(rng))
             yield ["plan", str(p), "--json"]
+        elif tmp is not None and i % 10 == 4:
+            yield hostile_invocation(rng, tmp, i)
         else:
             yield cli_invocation(rng)

@@ -17,6 +17,7 @@ from gpuplan.cli.common import (
     CatalogOpt,
     FacilityOpt,
     JsonOpt,
+    check_scenario_names,
     emit_json,
     handle_errors,
     load_overlaid_catalog,
@@ -94,17 +95,29 @@ def plan_cmd(
                                                              "existing folder.")] = None,
     schema: Annotated[bool, typer.Option("--schema", help="Print the scenario JSON Schema and "
                                                          "exit.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace a symbolic link given as an "
+                                                        "output (the link, not its target).")]
+    = False,
     as_json: JsonOpt = False,
     catalog: CatalogOpt = None,
 ) -> None:
     """The whole plan: demand → cluster → own vs rent → risk, for every hardware option."""
     from gpuplan.pipeline.scenario import json_schema, load_scenario
+    from gpuplan.report.export import check_output_path, drop_link
 
     if schema:
         emit_json(json_schema())
         return
     sc = load_scenario(scenario)
-    res = _run_plan(sc, load_overlaid_catalog(catalog), scenario.parent, quiet=as_json)
+    for out_file in (output_html, xlsx):  # refuse a FIFO, device or link before planning
+        if out_file is not None:
+            check_output_path(out_file, force=force)
+    cat = load_overlaid_catalog(catalog)
+    check_scenario_names(sc, cat, scenario)
+    res = _run_plan(sc, cat, scenario.parent, quiet=as_json)
+    for out_file in (output_html, xlsx) if force else ():
+        if out_file is not None:
+            drop_link(out_file)
     if output_html is not None:
         from gpuplan.report.html import write_html_report
 
@@ -212,12 +225,15 @@ def web_cmd(
     spec_dir: Annotated[Path | None, typer.Option(
         "--spec-dir", help="Folder recommender specs may be read from (default: here).")] = None,
     catalog: CatalogOpt = None,
+    plan_time_limit_s: Annotated[float, typer.Option(
+        "--plan-time-limit-s", help="Longest one plan may compute, and one request may wait "
+                                    "for it, in seconds (503 beyond).")] = 60.0,
 ) -> None:
     """The web app: scenario editor with live recompute, reports, comparison, catalog, JSON API."""
     from gpuplan.web import serve
 
     serve(host=host, port=port, store_url=db, catalog=load_overlaid_catalog(catalog),
-          spec_dir=spec_dir)
+          spec_dir=spec_dir, plan_time_limit_s=plan_time_limit_s)
 
 
 @handle_errors

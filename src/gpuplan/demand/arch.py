@@ -32,6 +32,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from gpuplan.catalog.hf_config import (
+    cfg_flag,
+    cfg_layers,
+    cfg_text,
+    opt_whole,
+    whole,
+)
 from gpuplan.errors import UserError
 
 #: Matrices per MLP block: gated (SwiGLU/GeGLU: gate, up, down) vs plain (up, down).
@@ -139,14 +146,10 @@ def _get(cfg: dict[str, Any], *names: str, default: Any = None, required: bool =
 
 
 def _pos_int(cfg: dict[str, Any], *names: str, default: Any = None) -> int:
+    """The first of ``names`` present, a positive whole number (``default`` when absent)."""
     v = _get(cfg, *names, default=default)
-    try:
-        iv = int(v)
-    except (TypeError, ValueError):
-        raise UserError(f"config field {names[0]} must be a whole number, got {v!r}") from None
-    if iv <= 0 or iv != v:
-        raise UserError(f"config field {names[0]} must be a positive whole number, got {v!r}")
-    return iv
+    field_name = next((n for n in names if cfg.get(n) is not None), names[0])
+    return whole(v, field_name)
 
 
 def arch_from_config(cfg: dict[str, Any], name: str = "model") -> Arch:
@@ -166,10 +169,25 @@ def arch_from_config(cfg: dict[str, Any], name: str = "model") -> Arch:
     Raises
     ------
     UserError
-        A needed field is missing or not a positive whole number.
+        One line starting with ``name`` (the file, for a config read from disk) and naming the
+        field: a needed field is missing; a count or width is not a positive whole number
+        (booleans, text, NaN, infinities and fractions are refused, as are values above
+        :data:`MAX_CONFIG_INT`); a flag is not true/false; experts per token exceed the
+        experts; a layer list names a layer the model lacks.
     """
+    try:
+        return _read_arch(cfg, name)
+    except UserError as e:
+        msg = " ".join(str(e).split())
+        if msg.startswith(f"{name}:"):
+            raise
+        raise UserError(f"{name}: {msg}") from None
+
+
+def _read_arch(cfg: dict[str, Any], name: str) -> Arch:
+    """The reading phases of :func:`arch_from_config`, in order."""
     cfg = _text_config(cfg, name)
-    mt = str(cfg.get("model_type", "unknown")).lower()
+    mt = cfg_text(cfg, "model_type", default="unknown").lower()
     core = _core_shape(cfg, mt, name)
     h, a, k, d = core["hidden_size"], core["num_heads"], core["num_kv_heads"], core["head_dim"]
     parts = core | _norms_and_positions(cfg, mt, h) | _biases(cfg, mt, h, a, k, d)
@@ -197,25 +215,25 @@ def _core_shape(cfg: dict[str, Any], mt: str, name: str) -> dict[str, Any]:
     L = _pos_int(cfg, "num_hidden_layers", "n_layer", "num_layers")
     a = _pos_int(cfg, "num_attention_heads", "n_head", "num_heads")
     V = _pos_int(cfg, "vocab_size", "padded_vocab_size")
-    multi_query = mt == "falcon" and not cfg.get("new_decoder_architecture") \
-        and cfg.get("multi_query")
+    multi_query = mt == "falcon" and not cfg_flag(cfg, "new_decoder_architecture", False) \
+        and cfg_flag(cfg, "multi_query", False)
     k = _pos_int(cfg, "num_key_value_heads", "num_kv_heads", "n_head_kv", "multi_query_group_num",
                  default=1 if multi_query else a)
     if a % k:
         raise UserError(f"{name}: num_attention_heads {a} is not a multiple of "
                         f"num_key_value_heads {k}")
-    act = str(_get(cfg, "hidden_act", "activation_function", "hidden_activation", default="gelu",
-                   required=False)).lower()
+    act = cfg_text(cfg, "hidden_act", "activation_function", "hidden_activation",
+                default="gelu").lower()
     gated = (act in _GATED_ACTS or mt in _GATED_TYPES) and mt not in _PLAIN_MLP_TYPES
     f = DEFAULT_FFN_MULTIPLIER * h
-    for n in ("intermediate_size_mlp", "intermediate_size", "n_inner", "ffn_dim",
-              "ffn_hidden_size"):
-        if cfg.get(n):
-            f = _pos_int(cfg, n)
-            break
+    f = opt_whole(cfg, "intermediate_size_mlp", "intermediate_size", "n_inner", "ffn_dim",
+                  "ffn_hidden_size", minimum=1, default=f)
     # transformers' PretrainedConfig ties by default; Llama-family configs say False explicitly.
-    tied = bool(cfg.get("tie_word_embeddings", mt not in _UNTIED_BY_DEFAULT))
-    d = int(cfg.get("head_dim") or h // a)
+    tied = cfg_flag(cfg, "tie_word_embeddings", mt not in _UNTIED_BY_DEFAULT)
+    if cfg.get("head_dim") is None and h < a:
+        raise UserError(f"{name}: hidden_size {h} is smaller than num_attention_heads {a} and "
+                        f"no head_dim is given")
+    d = opt_whole(cfg, "head_dim", minimum=1, default=h // a)
     return dict(hidden_size=h, num_layers=L, num_heads=a, num_kv_heads=k, head_dim=d,
                 v_head_dim=d, vocab_size=V, intermediate_size=f, gated_mlp=gated,
                 tied_embeddings=tied)
@@ -228,8 +246,8 @@ def _norms_and_positions(cfg: dict[str, Any], mt: str, h: int) -> dict[str, int]
     norms_per_layer = NORMS_PER_LAYER
     if mt in {"gemma2", "gemma3"}:
         norms_per_layer = SANDWICH_NORMS_PER_LAYER  # pre- and post- norms around attn and MLP
-    if mt == "falcon" and not cfg.get("new_decoder_architecture") \
-            and cfg.get("parallel_attn", True):
+    if mt == "falcon" and not cfg_flag(cfg, "new_decoder_architecture", False) \
+            and cfg_flag(cfg, "parallel_attn", True):
         norms_per_layer = 1
     final_norm = per_norm
     learned = 0
@@ -238,15 +256,14 @@ def _norms_and_positions(cfg: dict[str, Any], mt: str, h: int) -> dict[str, int]
         learned = _pos_int(cfg, "n_positions", "max_position_embeddings")
     elif mt == "opt":
         learned = _pos_int(cfg, "max_position_embeddings") + OPT_POSITION_OFFSET
-        proj = int(cfg.get("word_embed_proj_dim") or h)
+        proj = opt_whole(cfg, "word_embed_proj_dim", minimum=1, default=h)
         if proj != h:
             extra_emb += 2 * proj * h  # project_in and project_out
-        if not cfg.get("do_layer_norm_before", True):
+        if not cfg_flag(cfg, "do_layer_norm_before", True):
             final_norm = 0
     elif mt == "bloom":
         extra_emb = 2 * h  # word_embeddings_layernorm
-    max_pos = int(cfg.get("max_position_embeddings") or cfg.get("n_positions") or
-                  cfg.get("seq_length") or 0)
+    max_pos = opt_whole(cfg, "max_position_embeddings", "n_positions", "seq_length", minimum=1)
     return dict(norm_params_per_layer=norms_per_layer * per_norm, final_norm_params=final_norm,
                 learned_positions=learned, extra_embedding_params=extra_emb,
                 max_position_embeddings=max_pos)
@@ -254,65 +271,66 @@ def _norms_and_positions(cfg: dict[str, Any], mt: str, h: int) -> dict[str, int]
 
 def _biases(cfg: dict[str, Any], mt: str, h: int, a: int, k: int, d: int) -> dict[str, Any]:
     """Attention biases, whether the MLP has biases, and q/k-norm weights [parameters]."""
-    bias_all = bool(cfg.get("bias", False)) if mt == "falcon" else mt in {"gpt2", "bloom", "opt"}
-    qkv_bias = bias_all or bool(cfg.get("attention_bias", False)) or mt in {"qwen2", "qwen2_moe"}
-    o_bias = bias_all or bool(cfg.get("attention_bias", False))
+    bias_all = cfg_flag(cfg, "bias", False) if mt == "falcon" else mt in {"gpt2", "bloom", "opt"}
+    attention_bias = cfg_flag(cfg, "attention_bias", False)
+    qkv_bias = bias_all or attention_bias or mt in {"qwen2", "qwen2_moe"}
+    o_bias = bias_all or attention_bias
     qk_norm = 0
     if mt in {"qwen3", "qwen3_moe", "gemma3"}:
         qk_norm = 2 * d
     elif mt == "olmo2":
         qk_norm = a * d + k * d
     return dict(attn_bias_params=(a * d + 2 * k * d if qkv_bias else 0) + (h if o_bias else 0),
-                mlp_bias=bias_all or bool(cfg.get("mlp_bias", False)), qk_norm_params=qk_norm)
+                mlp_bias=bias_all or cfg_flag(cfg, "mlp_bias", False), qk_norm_params=qk_norm)
 
 
 def _moe_layers(cfg: dict[str, Any], mt: str, L: int) -> tuple[bool, ...]:
     """Which layers hold a routed-expert block."""
-    first_dense = int(cfg.get("first_k_dense_replace") or 0)
-    freq = int(cfg.get("moe_layer_freq") or cfg.get("interleave_moe_layer_step") or 1)
-    step = max(freq, int(cfg.get("decoder_sparse_step") or 1))
-    explicit = cfg.get("moe_layers")
+    first_dense = opt_whole(cfg, "first_k_dense_replace")
+    freq = opt_whole(cfg, "moe_layer_freq", "interleave_moe_layer_step", minimum=1, default=1)
+    step = max(freq, opt_whole(cfg, "decoder_sparse_step", minimum=1, default=1))
+    explicit = set(cfg_layers(cfg, "moe_layers", L))
     moe_layers = [False] * L
     for i in range(L):
-        if isinstance(explicit, list) and explicit:
-            moe_layers[i] = i in set(explicit)
+        if explicit:
+            moe_layers[i] = i in explicit
         elif mt in _LLAMA4_TYPES:
             moe_layers[i] = (i + 1) % step == 0
         else:
             moe_layers[i] = i >= first_dense and (i - first_dense) % step == 0 if step > 1 \
                 else i >= first_dense
-    for i in cfg.get("mlp_only_layers") or []:
-        if 0 <= int(i) < L:
-            moe_layers[int(i)] = False
+    for i in cfg_layers(cfg, "mlp_only_layers", L):
+        moe_layers[i] = False
     return tuple(moe_layers)
 
 
 def _moe(cfg: dict[str, Any], mt: str, name: str, L: int, f: int) -> dict[str, Any]:
     """Routed and shared experts, their widths, the MoE layers and the dense MLP width."""
-    E = int(_get(cfg, "num_local_experts", "n_routed_experts", "num_experts", "moe_num_experts",
-                 default=0, required=False) or 0)
-    top_k = int(_get(cfg, "num_experts_per_tok", "moe_top_k", "top_k", default=0, required=False)
-                or 0)
+    E = opt_whole(cfg, "num_local_experts", "n_routed_experts", "num_experts", "moe_num_experts")
+    top_k = opt_whole(cfg, "num_experts_per_tok", "moe_top_k", "top_k")
     if E <= 0:
         return dict(num_experts=E, experts_per_token=top_k, moe_layers=(False,) * L)
     if top_k <= 0:
         raise UserError(f"{name}: MoE config has experts but no num_experts_per_tok")
-    moe_f = int(cfg.get("moe_intermediate_size") or cfg.get("intermediate_size") or f)
-    shared = int(cfg.get("n_shared_experts") or 0)
+    if top_k > E:
+        raise UserError(f"{name}: config field num_experts_per_tok {top_k} is more than the "
+                        f"{E} routed experts; each token picks at most all of them")
+    moe_f = opt_whole(cfg, "moe_intermediate_size", "intermediate_size", minimum=1, default=f)
+    shared = opt_whole(cfg, "n_shared_experts")
     shared_f = moe_f
     shared_gate = False
     if mt in _LLAMA4_TYPES:
         shared = 1
         moe_f = _pos_int(cfg, "intermediate_size")
         shared_f = moe_f
-    if cfg.get("shared_expert_intermediate_size"):
+    if opt_whole(cfg, "shared_expert_intermediate_size"):
         shared = max(shared, 1)
-        shared_f = int(cfg["shared_expert_intermediate_size"])
+        shared_f = opt_whole(cfg, "shared_expert_intermediate_size", minimum=1)
         shared_gate = mt == "qwen2_moe"
     if mt in _LLAMA4_TYPES:
-        f = int(cfg.get("intermediate_size_mlp") or f)
+        f = opt_whole(cfg, "intermediate_size_mlp", minimum=1, default=f)
     elif mt in {"deepseek_v2", "deepseek_v3"}:
-        f = int(cfg.get("intermediate_size") or f)
+        f = opt_whole(cfg, "intermediate_size", minimum=1, default=f)
     return dict(num_experts=E, experts_per_token=top_k, moe_intermediate_size=moe_f,
                 num_shared_experts=shared, shared_intermediate_size=shared_f,
                 moe_layers=_moe_layers(cfg, mt, L),
@@ -322,9 +340,9 @@ def _moe(cfg: dict[str, Any], mt: str, name: str, L: int, f: int) -> dict[str, A
 
 def _mla(cfg: dict[str, Any], a: int, k: int, d: int) -> dict[str, int]:
     """Multi-head latent attention ranks; MLA's per-head widths, and one KV "head" per head."""
-    kv_lora = int(cfg.get("kv_lora_rank") or 0)
-    rope_d = int(cfg.get("qk_rope_head_dim") or 0)
-    out = dict(q_lora_rank=int(cfg.get("q_lora_rank") or 0), kv_lora_rank=kv_lora,
+    kv_lora = opt_whole(cfg, "kv_lora_rank", minimum=1)
+    rope_d = opt_whole(cfg, "qk_rope_head_dim", minimum=1)
+    out = dict(q_lora_rank=opt_whole(cfg, "q_lora_rank", minimum=1), kv_lora_rank=kv_lora,
                qk_rope_head_dim=rope_d)
     if kv_lora:
         out |= dict(head_dim=_pos_int(cfg, "qk_nope_head_dim") + rope_d,
@@ -335,12 +353,12 @@ def _mla(cfg: dict[str, Any], a: int, k: int, d: int) -> dict[str, int]:
 def _windows(cfg: dict[str, Any], mt: str, L: int) -> tuple[tuple[int, ...], tuple[str, ...]]:
     """Sliding window of each layer (0 = full attention), and notes on what is approximated."""
     windows = [0] * L
-    sw = cfg.get("sliding_window")
-    if sw and cfg.get("use_sliding_window", True):
+    sw = opt_whole(cfg, "sliding_window", minimum=1)
+    if sw and cfg_flag(cfg, "use_sliding_window", True):
         if mt in {"gemma2"}:
             windows = [int(sw) if i % 2 == 0 else 0 for i in range(L)]
         elif mt in {"qwen2", "qwen3", "qwen2_moe", "qwen3_moe"}:
-            start = int(cfg.get("max_window_layers") or L)
+            start = opt_whole(cfg, "max_window_layers", default=L)
             windows = [int(sw) if i >= start else 0 for i in range(L)]
         else:
             windows = [int(sw)] * L

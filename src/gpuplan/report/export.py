@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from gpuplan.errors import UserError
 from gpuplan.report.charts import PlanLike, as_dict, summary_rows
+from gpuplan.textfile import short
 
 if TYPE_CHECKING:
     from openpyxl.worksheet.worksheet import Worksheet
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
 MAX_SLUG_CHARS = 48
 #: Mode of a new file when the umask cannot be read.
 DEFAULT_FILE_MODE = 0o644
+#: Longest file name when the file system cannot be asked [bytes] (POSIX NAME_MAX of ext4,
+#: XFS, APFS and NTFS: 255).
+DEFAULT_NAME_MAX_BYTES = 255
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 SUMMARY_COLUMNS = ("option", "gpu", "system", "recommended", "gpus", "facility_power_w",
@@ -63,6 +67,87 @@ def _new_file_mode() -> int:
     return DEFAULT_FILE_MODE
 
 
+_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
+          (stat.S_ISDIR, "a folder; give a file name"))
+
+
+def check_output_path(path: str | os.PathLike, *, force: bool = False) -> Path:
+    """Check that ``path`` may be written (or replaced) as a regular file, before any work.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The file to write [—].
+    force : bool
+        Accept a symbolic link at ``path``: the caller replaces the link itself (never the file
+        it points to) with :func:`drop_link` just before writing [—].
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    UserError
+        One line: the folder does not exist or is not writable, the name is too long for the
+        file system, or ``path`` exists and is not a regular file (a FIFO, device, socket,
+        folder, or a symbolic link without ``force``). Nothing is replaced.
+    """
+    p = Path(path)
+    shown = short(str(p))
+    try:
+        parent_ok = p.parent.is_dir()
+        st = p.lstat() if parent_ok else None
+    except FileNotFoundError:
+        st = None
+    except OSError as e:  # ENAMETOOLONG, ELOOP, EACCES on the way
+        raise UserError(f"cannot write {shown!r}: {e.strerror or e}") from None
+    if not parent_ok:
+        raise UserError(f"cannot write {shown!r}: folder {short(str(p.parent))!r} does not exist")
+    if not os.access(p.parent, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write {shown!r}: folder {short(str(p.parent))!r} is not "
+                        f"writable")
+    name_max = _name_max(p.parent)
+    if len(os.fsencode(p.name)) > name_max:
+        raise UserError(f"cannot write {shown!r}: the file name is longer than the "
+                        f"{name_max} bytes this file system allows")
+    if st is None or stat.S_ISREG(st.st_mode):
+        return p
+    if stat.S_ISLNK(st.st_mode):
+        if not force:
+            raise UserError(f"cannot write {shown!r}: it is a symbolic link; not replaced "
+                            f"(--force replaces the link, not the file it points to)")
+        return p
+    kind = next((what for test, what in _KINDS if test(st.st_mode)), "not a regular file")
+    raise UserError(f"cannot write {shown!r}: it is {kind}; not replaced")
+
+
+def drop_link(path: str | os.PathLike) -> None:
+    """Remove ``path`` if it is a symbolic link (the link only); anything else is left alone.
+
+    Raises
+    ------
+    UserError
+        The link cannot be removed.
+    """
+    p = Path(path)
+    try:
+        if p.is_symlink():
+            os.unlink(p)
+    except OSError as e:
+        raise UserError(f"cannot replace the link {short(str(p))!r}: {e.strerror or e}") from None
+
+
+def _name_max(folder: Path) -> int:
+    """Longest file name the file system of ``folder`` accepts [bytes]."""
+    try:
+        return int(os.pathconf(folder, "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):  # no pathconf (Windows) or no answer
+        return DEFAULT_NAME_MAX_BYTES
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically; the folder must exist.
 
@@ -76,19 +161,19 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     Raises
     ------
     UserError
-        The folder does not exist, ``path`` is a folder, or the file cannot be written.
+        As :func:`check_output_path` (without ``force``: a symbolic link is refused; the CLI's
+        ``--force`` removes it first), or the file cannot be written. The old file, if any, is
+        left as it was.
     """
-    p = Path(path)
+    p = check_output_path(path)
     parent = p.parent
-    if not parent.is_dir():
-        raise UserError(f"cannot write {str(p)!r}: folder {str(parent)!r} does not exist")
-    if p.is_dir():
-        raise UserError(f"cannot write {str(p)!r}: it is a folder; give a file name")
-    mode = stat.S_IMODE(p.stat().st_mode) if p.is_file() else _new_file_mode()
+    shown = short(str(p))
     try:
-        fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{p.name}.", suffix=".tmp")
+        mode = stat.S_IMODE(p.stat().st_mode) if p.is_file() else _new_file_mode()
+        # a short temporary name: a long target name must not fail on the temporary file
+        fd, tmp = tempfile.mkstemp(dir=parent, prefix=".gpuplan-", suffix=".tmp")
     except OSError as e:
-        raise UserError(f"cannot write {str(p)!r}: {e.strerror or e}") from None
+        raise UserError(f"cannot write {shown!r}: {e.strerror or e}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -100,7 +185,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         with suppress(OSError):
             os.unlink(tmp)
         if isinstance(e, OSError):
-            raise UserError(f"cannot write {str(p)!r}: {e.strerror or e}") from None
+            raise UserError(f"cannot write {shown!r}: {e.strerror or e}") from None
         raise
     with suppress(OSError):  # make the rename durable where the platform allows it
         dfd = os.open(parent, os.O_RDONLY)

@@ -197,31 +197,49 @@ def _num(x: float | None) -> str:
 
 
 def validation_report(rep: ValidationReport) -> None:
-    """Every case predicted vs published, then the summary per quantity.
+    """Every case predicted vs published, then the summary per quantity (headline rows only).
 
     Parameters
     ----------
     rep : ValidationReport
         The result of ``gpuplan validate`` [—].
+
+    Notes
+    -----
+    The ``in`` column marks the headline rows (✓); a row kept out shows its reason in place of
+    the layout; a row with a published layout also shows what gpuplan's own search picks and how
+    much faster it claims to be. ``training`` is median and worst |error| over every headline
+    training row.
     """
     c = console()
     t = Table(title="Predicted vs published", header_style="bold")
-    for col in ("case", "quantity", "predicted", "published", "error", "layout / why skipped"):
-        t.add_column(col, justify="left" if col in ("case", "quantity", "layout / why skipped")
-                     else "right")
+    for col in ("case", "quantity", "predicted", "published", "error", "in",
+                "layout · convention / why out or skipped"):
+        t.add_column(col, justify="right" if col in ("predicted", "published", "error")
+                     else "left")
     for r in rep.cases:
         err = "—" if r.relative_error is None else f"{r.relative_error:+.1%}"
+        own = (f"own search {r.search_layout} claims {r.search_speedup:+.0%}"
+               if r.search_layout and r.search_speedup is not None else None)
+        why = r.skipped or (f"out: {r.reason}" if not r.headline else
+                            " · ".join(x for x in (r.layout, r.convention, own) if x))
         t.add_row(r.id, r.quantity, _num(r.predicted), _num(r.published), err,
-                  r.skipped or r.layout or "")
+                  "✓" if r.headline else "—", why)
     c.print(t)
-    s = Table(title="Summary (|relative error|)", header_style="bold")
+    s = Table(title="Summary (|relative error|, headline rows)", header_style="bold")
     for col in ("quantity", "cases", "median", "worst", "worst case"):
         s.add_column(col, justify="left" if col in ("quantity", "worst case") else "right")
-    for row in rep.summary:
+    rows = [*rep.summary, *([rep.training] if rep.training else [])]
+    for row in rows:
         s.add_row(row.quantity, str(row.cases), f"{row.median_abs_error:.1%}",
                   f"{row.worst_abs_error:.1%}", row.worst_case)
     c.print(s)
-    c.print(f"{rep.skipped} case(s) skipped (reason in the table)")
+    if rep.training:
+        c.print(f"training, headline rows: median {rep.training.median_abs_error:.1%}, worst "
+                f"{rep.training.worst_abs_error:.1%} ({rep.training.worst_case}) over "
+                f"{rep.training.cases} rows")
+    c.print(f"{rep.excluded} row(s) out of the headline (reason in the table); "
+            f"{rep.skipped} case(s) skipped")
 
 
 def serve_report(res: ServeResult) -> None:
@@ -343,7 +361,8 @@ def plan_report(res: PlanResult) -> None:
     c.print(f"[bold green]recommendation:[/] {res.recommendation}")
     t = Table(title="Hardware options", header_style="bold")
     for col in ("option", "GPUs", "facility MW", "CapEx USD", "OpEx USD/yr", "NPV own−rent USD",
-                "break-even", "P(own wins)", "own $/GPU-h", "rent $/GPU-h", "utilisation"):
+                "break-even", "P(own wins)", "own $/GPU-h", "rent $/GPU-h",
+                "break-even rent $/GPU-h", "utilisation (no backfill)"):
         t.add_column(col, justify="left" if col == "option" else "right")
     for o in res.options:
         own = o.cost_usd_per_gpu_hour.get("own")
@@ -355,9 +374,17 @@ def plan_report(res: PlanResult) -> None:
                   f"{o.probability_own_wins:.0%}",
                   f"{own:,.2f}" if isinstance(own, (int, float)) else "—",
                   f"{rent:,.2f}" if isinstance(rent, (int, float)) else "—",
-                  f"{o.demand.utilisation:.0%}")
+                  "—" if o.breakeven_rent_usd_per_gpu_hour is None
+                  else f"{o.breakeven_rent_usd_per_gpu_hour:,.2f}",
+                  f"{o.utilisation:.0%} ({o.utilisation_without_backfill:.0%})")
     c.print(t)
     best = next(o for o in res.options if o.label == res.best_option)
+    c.print("rent mix: " + "; ".join(
+        f"{m['gpus']:,} GPUs {m['term']} at ${m['price_usd_per_gpu_hour']:,.2f}/GPU-h "
+        f"({m['source'][:60]})" for m in best.tco.rent["mix"])
+        + (f"; break-even rent change {best.breakeven_rent_change_per_year:+.1%}/year"
+           if best.breakeven_rent_change_per_year is not None else "")
+        + f"; financing NPV ${best.financing_npv_usd / MEGA:,.1f}M")
     w = Table(title=f"Workloads on {best.label}", header_style="bold")
     for col in ("workload", "kind", "GPUs", "GPU-hours/yr", "bottleneck"):
         w.add_column(col, justify="right" if col in ("GPUs", "GPU-hours/yr") else "left")
