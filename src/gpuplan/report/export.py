@@ -109,6 +109,13 @@ def check_output_path(path: str | os.PathLike, *, force: bool = False) -> Path:
     if not os.access(p.parent, os.W_OK | os.X_OK):
         raise UserError(f"cannot write {shown!r}: folder {short(str(p.parent))!r} is not "
                         f"writable")
+    try:  # the real test (root passes os.access everywhere; /proc refuses even root)
+        fd, probe = tempfile.mkstemp(dir=p.parent, prefix=".gpuplan-", suffix=".probe")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise UserError(f"cannot write {shown!r}: folder {short(str(p.parent))!r}: "
+                        f"{e.strerror or e}") from None
     name_max = _name_max(p.parent)
     if len(os.fsencode(p.name)) > name_max:
         raise UserError(f"cannot write {shown!r}: the file name is longer than the "
