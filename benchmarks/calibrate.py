@@ -32,13 +32,75 @@ GENERATIONS = {
     "hopper": ["h100-sxm", "h100-pcie", "h200", "h800", "h20"],
     "blackwell": ["b200", "gb200"],
 }
-GRID = np.round(np.arange(0.40, 1.0001, 0.01), 2)
+GRID = np.round(np.arange(0.50, 0.9801, 0.01), 2)
 
 
 def score(frac: float, gpus: set[str], cat) -> tuple[float, int]:
     rep = validate([CASES], catalog=cat, mamf_fraction=frac, only_gpus=gpus, only_steady=True)
     errs = [abs(math.log(r.predicted / r.published)) for r in rep.cases if r.predicted]
     return (statistics.median(errs) if errs else math.inf), len(errs)
+
+
+def fit_generations(cat) -> dict:
+    """One ``training_mamf_fraction`` per generation at the calibration now in memory."""
+    out = {}
+    for gen, ids in GENERATIONS.items():
+        (med, n), frac = min(((score(f, set(ids), cat), f) for f in GRID), key=lambda x: x[0][0])
+        if n == 0:
+            continue
+        out[gen] = {"accelerators": ids, "training_mamf_fraction": float(frac), "cases": n,
+                    "median_abs_log_error": round(med, 4)}
+    return out
+
+
+#: Fixed cost of a GEMM output tile, in bf16 reduction elements (hardware.gemm_time_s).
+K_FILL_GRID = (0.0, 128.0, 256.0, 384.0, 512.0, 768.0, 1024.0)
+
+
+def _steady_errors(cat) -> dict[str, float]:
+    rep = validate([CASES], catalog=cat, only_steady=True)
+    return {r.id: math.log(r.predicted / r.published) for r in rep.cases if r.predicted}
+
+
+def fit_gemm_and_generations(cat) -> tuple[dict, dict]:
+    """The GEMM tile's fixed cost and the per-generation fractions, fitted jointly.
+
+    For each ``k₀`` of :data:`K_FILL_GRID` the generations are refitted; the ``k₀`` with the
+    lowest median |log error| over every steady-state case wins. Leave-one-out: for each case,
+    the ``k₀`` chosen without it (generation fractions kept at that ``k₀``'s fit) and its error.
+    """
+    from gpuplan.demand.hardware import calibration
+
+    cal = calibration()
+    scan = {}
+    for k0 in K_FILL_GRID:
+        cal["gemm"] = {"k_fill_elements": k0}
+        gens = fit_generations(cat)
+        cal["generations"] = gens
+        scan[k0] = (gens, _steady_errors(cat))
+        print(f"k_fill {k0:6.0f}: median |log err| "
+              f"{statistics.median(map(abs, scan[k0][1].values())):.4f} "
+              + " ".join(f"{g} {v['training_mamf_fraction']:.2f}" for g, v in gens.items()))
+    ids = sorted(set.intersection(*(set(e) for _, e in scan.values())))
+
+    def best(skip: str | None) -> float:
+        return min(scan, key=lambda k: statistics.median(
+            abs(scan[k][1][i]) for i in ids if i != skip))
+    k0 = best(None)
+    loo = [abs(scan[best(i)][1][i]) for i in ids]
+    gens = scan[k0][0]
+    cal["gemm"], cal["generations"] = {"k_fill_elements": k0}, gens
+    errs = [abs(scan[k0][1][i]) for i in ids]
+    print(f"gemm k_fill {k0:.0f} elements; median |log err| {statistics.median(errs):.4f}, "
+          f"LOO median {statistics.median(loo):.4f}, LOO mean {statistics.mean(loo):.4f}")
+    return ({"k_fill_elements": k0, "cases": len(ids),
+             "fitted_on": "src/gpuplan/validation/train_cases.yaml (steady-state cases), "
+                          "jointly with the generations",
+             "median_abs_log_error": round(statistics.median(errs), 4),
+             "leave_one_out_median_abs_log_error": round(statistics.median(loo), 4),
+             "leave_one_out_mean_abs_log_error": round(statistics.mean(loo), 4),
+             "scan_median_abs_log_error": {float(k): round(statistics.median(
+                 abs(scan[k][1][i]) for i in ids), 4) for k in scan}}, gens)
 
 
 def fit_collectives() -> dict:
@@ -66,32 +128,48 @@ ZERO3_MESSAGE_GRID = np.geomspace(5e7, 1e9, 14)  # from DeepSpeed's default pref
 ZERO3_OVERLAP_GRID = np.round(np.arange(0.0, 1.0001, 0.05), 2)
 
 
-def _zero3_errors(path: Path, message: float, overlap: float, cat) -> list[float]:
+def _zero3_errors(path: Path, profile: str, message: float, overlap: float, cat) -> list[float]:
     from gpuplan.demand.hardware import calibration
 
-    calibration().setdefault("frameworks", {})["deepspeed"] = {
+    calibration().setdefault("frameworks", {})[profile] = {
         "zero3_message_params": float(message), "zero3_overlap_fraction": float(overlap)}
     rep = validate([path], catalog=cat)
     return [math.log(r.predicted / r.published) for r in rep.cases if r.predicted]
 
 
-def fit_zero3(cat) -> dict:
-    """DeepSpeed's ZeRO-3 parameters per collective and overlap share, fitted globally.
+#: The FSDP training set: llm-foundry's benchmark rows (PyTorch FSDP FULL_SHARD).
+FSDP_PROFILE = "llm-foundry"
 
-    Grid search minimising the mean |log(predicted/published)| over the TFLOP/s rows of
-    Narayanan et al. 2021 Table 2 (ZeRO-3, 174.6B and 529.6B at three GPU counts each), with
-    leave-one-out errors. The step-time physics is :func:`steptime._zero3_exposed`.
+
+def _zero3_rows(profile: str) -> list[dict]:
+    from gpuplan.demand.training.frameworks import framework_profile
+
+    data = yaml.safe_load(CASES.read_text(encoding="utf-8"))
+    if profile == "deepspeed":
+        return [c for c in data["cases"] if c.get("source_record") == ZERO3_RECORD
+                and "zero=3" in str(c.get("layout", "")) and c["quantity"] == "tflops_per_gpu"]
+    return [c for c in data["cases"] if framework_profile(c.get("framework")).id == profile
+            and "zero=3" in str(c.get("layout", "")) and c.get("headline", True)
+            and c["quantity"] in ("mfu", "tflops_per_gpu", "tokens_per_s_per_gpu", "step_time_s")]
+
+
+def fit_zero3(cat, profile: str = "deepspeed") -> dict:
+    """A profile's ZeRO-3 parameters per collective and overlap share, fitted globally.
+
+    Grid search minimising the mean |log(predicted/published)| over the profile's ZeRO-3 rows
+    (DeepSpeed: Narayanan et al. 2021 Table 2, 174.6B and 529.6B at three GPU counts each;
+    llm-foundry: its FSDP benchmark rows), with leave-one-out errors. The step-time physics is
+    :func:`steptime._zero3_exposed`.
     """
     import tempfile
 
-    data = yaml.safe_load(CASES.read_text(encoding="utf-8"))
-    rows = [c for c in data["cases"] if c.get("source_record") == ZERO3_RECORD
-            and "zero=3" in str(c.get("layout", "")) and c["quantity"] == "tflops_per_gpu"]
+    schema = yaml.safe_load(CASES.read_text(encoding="utf-8"))["schema_version"]
+    rows = _zero3_rows(profile)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "zero3.yaml"
-        path.write_text(yaml.safe_dump({"schema_version": data["schema_version"],
-                                        "cases": rows}), encoding="utf-8")
-        grid = {(float(m), float(o)): _zero3_errors(path, m, o, cat)
+        path.write_text(yaml.safe_dump({"schema_version": schema, "cases": rows}),
+                        encoding="utf-8")
+        grid = {(float(m), float(o)): _zero3_errors(path, profile, m, o, cat)
                 for m in ZERO3_MESSAGE_GRID for o in ZERO3_OVERLAP_GRID}
     def best(skip: int | None) -> tuple[float, float]:
         return min(grid, key=lambda k: statistics.mean(
@@ -99,17 +177,20 @@ def fit_zero3(cat) -> dict:
     m, o = best(None)
     errs = grid[(m, o)]
     loo = [grid[best(i)][i] for i in range(len(rows))]
+    from gpuplan.demand.hardware import calibration
+    calibration()["frameworks"][profile] = {"zero3_message_params": m,
+                                            "zero3_overlap_fraction": o}
     fitted = {"zero3_message_params": m, "zero3_overlap_fraction": o, "cases": len(rows),
-              "fitted_on": f"src/gpuplan/validation/train_cases.yaml ({ZERO3_RECORD}, "
-                           "tflops_per_gpu)",
+              "fitted_on": f"src/gpuplan/validation/train_cases.yaml ({profile} ZeRO-3 rows)",
               "mean_abs_log_error": round(statistics.mean(map(abs, errs)), 4),
               "worst_abs_log_error": round(max(map(abs, errs)), 4),
               "leave_one_out_abs_log_errors": [round(abs(e), 4) for e in loo],
               "relative_errors": [round(math.exp(e) - 1, 4) for e in errs],
               "cases_ids": [r["id"] for r in rows]}
-    print(f"deepspeed ZeRO-3: {m:.3g} params per collective, overlap {o:.2f}; mean |log err| "
-          f"{fitted['mean_abs_log_error']:.3f}, LOO {statistics.mean(map(abs, loo)):.3f}")
-    return {"deepspeed": fitted}
+    print(f"{profile} ZeRO-3: {m:.3g} params per collective, overlap {o:.2f}; mean |log err| "
+          f"{fitted['mean_abs_log_error']:.3f}, LOO {statistics.mean(map(abs, loo)):.3f} "
+          f"on {len(rows)} cases")
+    return {profile: fitted}
 
 
 #: The eager training set: our own eager-PyTorch H100 step times (device_cases.yaml).
@@ -159,9 +240,65 @@ def fit_eager(cat) -> dict:
             "cases_ids": [c["id"] for c in rows]}
 
 
+#: The TP-overlap training set: the steady-state rows run with Megatron-Core (its README's
+#: weak/strong-scaling tables and NeMo's MLPerf submissions), whose profile overlaps TP
+#: communication with GEMMs (catalog ``frameworks``: overlap.tp_comm).
+TP_OVERLAP_FRAMEWORK = "megatron"
+TP_OVERLAP_GRID = np.round(np.arange(0.0, 1.0001, 0.05), 2)
+
+
+def fit_tp_overlap(cat) -> dict:
+    """Share of Megatron-Core's TP communication hidden behind GEMMs, fitted globally.
+
+    Grid search minimising the mean |log(predicted/published)| over the steady-state rows whose
+    framework selects the Megatron-Core profile, with leave-one-out errors. The physics is in
+    :func:`gpuplan.demand.training.steptime.step_time` (hidden ≤ the GEMM time).
+    """
+    import tempfile
+
+    from gpuplan.demand.hardware import calibration
+    from gpuplan.demand.training.frameworks import framework_profile
+
+    data = yaml.safe_load(CASES.read_text(encoding="utf-8"))
+    rows = [c for c in data["cases"]
+            if framework_profile(c.get("framework")).id == TP_OVERLAP_FRAMEWORK
+            and c["quantity"] in ("mfu", "tflops_per_gpu", "tokens_per_s_per_gpu", "step_time_s")
+            and c.get("headline", True)]
+    fits = calibration().setdefault("frameworks", {})
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "megatron.yaml"
+        path.write_text(yaml.safe_dump({"schema_version": data["schema_version"],
+                                        "cases": rows}), encoding="utf-8")
+        grid = {}
+        for eta in TP_OVERLAP_GRID:
+            fits[TP_OVERLAP_FRAMEWORK] = {"tp_comm_overlap_fraction": float(eta)}
+            rep = validate([path], catalog=cat)
+            grid[float(eta)] = [math.log(r.predicted / r.published) for r in rep.cases
+                                if r.predicted]
+    def best(skip: int | None) -> float:
+        return min(grid, key=lambda k: statistics.mean(
+            abs(e) for i, e in enumerate(grid[k]) if i != skip))
+    eta = best(None)
+    errs = grid[eta]
+    loo = [grid[best(i)][i] for i in range(len(errs))]
+    fits[TP_OVERLAP_FRAMEWORK] = {"tp_comm_overlap_fraction": eta}
+    print(f"{TP_OVERLAP_FRAMEWORK}: TP communication hidden {eta:.2f}; mean |log err| "
+          f"{statistics.mean(map(abs, errs)):.3f}, LOO {statistics.mean(map(abs, loo)):.3f} "
+          f"on {len(errs)} cases")
+    return {"tp_comm_overlap_fraction": eta, "cases": len(errs),
+            "fitted_on": "src/gpuplan/validation/train_cases.yaml (steady-state rows of the "
+                         "megatron profile: megatron-core, nemo)",
+            "mean_abs_log_error": round(statistics.mean(map(abs, errs)), 4),
+            "worst_abs_log_error": round(max(map(abs, errs)), 4),
+            "leave_one_out_abs_log_errors": [round(abs(e), 4) for e in loo],
+            "relative_errors": [round(math.exp(e) - 1, 4) for e in errs],
+            "cases_ids": [r["id"] for r in rows]}
+
+
 def fit_frameworks(cat) -> dict:
     """Every fitted framework setting (``frameworks:`` block)."""
-    return {**fit_zero3(cat), EAGER_FRAMEWORK: fit_eager(cat)}
+    return {**fit_zero3(cat), **fit_zero3(cat, FSDP_PROFILE), EAGER_FRAMEWORK: fit_eager(cat),
+            TP_OVERLAP_FRAMEWORK: fit_tp_overlap(cat)}
 
 
 def _write(out: dict) -> None:
@@ -185,17 +322,8 @@ def main() -> None:
     out = {"method": __doc__.strip().splitlines()[0], "fitted_on": "src/gpuplan/validation/"
            "train_cases.yaml (steady-state cases)", "date": dt.date.today().isoformat(),
            "generations": {}}
-    fitted = []
-    for gen, ids in GENERATIONS.items():
-        best = min(((score(f, set(ids), cat), f) for f in GRID), key=lambda x: x[0][0])
-        (med, n), frac = best
-        if n == 0:
-            print(f"{gen}: no cases; not fitted")
-            continue
-        print(f"{gen}: training_mamf_fraction={frac:.2f} (median |log err| {med:.3f} on {n} cases)")
-        out["generations"][gen] = {"accelerators": ids, "training_mamf_fraction": float(frac),
-                                   "cases": n, "median_abs_log_error": round(med, 4)}
-        fitted.append(frac)
+    out["gemm"], out["generations"] = fit_gemm_and_generations(cat)
+    fitted = [g["training_mamf_fraction"] for g in out["generations"].values()]
     out["default"] = {"training_mamf_fraction": float(round(statistics.mean(fitted), 2)),
                       "note": "mean of the fitted generations; used for accelerators without cases"}
     out["collectives"] = fit_collectives()

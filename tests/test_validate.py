@@ -161,7 +161,9 @@ OUT_OF_HEADLINE = ("narayanan2021-est-gpt3-175b-days", "narayanan2021-est-1t-day
                    "narayanan2021-t2-zero3-174.6b-384gpu-days", "llama3-8b-gpu-hours",
                    "llama3-70b-gpu-hours", "llama32-1b-gpu-hours", "llama32-3b-gpu-hours",
                    "llama4-scout-gpu-hours", "llama4-maverick-gpu-hours", "mpt-7b-wall-days",
-                   "smollm3-3b-wall-days")
+                   "smollm3-3b-wall-days",
+                   # whole-run GPU-hours whose GPU count the source does not publish
+                   "llama2-70b-gpu-hours", "llama1-13b-gpu-hours")
 
 
 def test_headline_rows_and_reasons(report):
@@ -170,8 +172,9 @@ def test_headline_rows_and_reasons(report):
         assert by_id[i].headline is False and by_id[i].reason, i
     # measured throughput rows stay in
     for i in ("narayanan2021-t1-gpt-1008b", "bloom-176b-tflops",
-              "narayanan2021-t2-zero3-174.6b-384gpu-tflops", "llama2-70b-gpu-hours"):
+              "narayanan2021-t2-zero3-174.6b-384gpu-tflops", "llama1-65b-gpu-hours"):
         assert by_id[i].headline is True and by_id[i].reason is None, i
+    assert "GPU count" in str(by_id["llama2-70b-gpu-hours"].reason)
     # the summary counts headline rows only
     out = sum(not r.headline and r.relative_error is not None and r.quantity == "wall_days"
               for r in report.cases)

@@ -74,6 +74,10 @@ def train_cmd(
     mode: Annotated[str, typer.Option(help="train | finetune | lora | qlora")] = "train",
     layout: Annotated[str | None, typer.Option(
         help="Pin layout keys, e.g. tp=8,pp=16; the rest is searched.")] = None,
+    framework: Annotated[str | None, typer.Option(
+        help="megatron | megatron-2021 | deepspeed | llm-foundry | torchtitan | pytorch-eager "
+             "| pytorch-compiled: bounds the layouts searched and sets its overlap and kernel "
+             "terms (catalog/data/frameworks.yaml).")] = None,
     no_failures: Annotated[bool, typer.Option("--no-failures",
                                               help="Ideal run: no interruptions.")] = False,
     rent_usd_per_gpu_hour: RentOpt = None,
@@ -93,7 +97,7 @@ def train_cmd(
                        own_usd_per_gpu_hour=own_usd_per_gpu_hour,
                        catalog=load_overlaid_catalog(catalog),
                        batch_ramp=parse_ramp(batch_ramp) if batch_ramp else None,
-                       phases=load_phases(phases) if phases else None)
+                       phases=load_phases(phases) if phases else None, framework=framework)
     output(res, as_json, "train_report")
 
 

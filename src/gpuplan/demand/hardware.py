@@ -79,6 +79,14 @@ class Hardware:
         Achievable matmul rate of the attention core [FLOP/s]: FlashAttention runs in bf16/fp16
         even when the GEMMs run in FP8 (the bf16 peak × its calibrated efficiency); None: the
         GEMM rate ``peak_flops_per_s · matmul_efficiency``.
+    gemm_k_fill_elements : float
+        Fixed cost of a GEMM output tile in reduction elements at this dtype
+        (:func:`gemm_time_s`): the fitted bf16 figure × peak(dtype)/peak(bf16), since the
+        fixed part takes the same time whatever the dtype's throughput [elements].
+    generation : str or None
+        The accelerator's generation as calibration.yaml groups them (ampere, hopper, ...).
+    half_peak_flops_per_s : float or None
+        Dense bf16 (else fp16) tensor peak [FLOP/s] (attention kernels run in it).
     """
 
     peak_flops_per_s: float
@@ -92,6 +100,9 @@ class Hardware:
     node_power_w: float
     compute_units: int | None = None
     attention_flops_per_s: float | None = None
+    gemm_k_fill_elements: float = 0.0
+    generation: str | None = None
+    half_peak_flops_per_s: float | None = None
 
 
 @lru_cache(maxsize=1)
@@ -100,6 +111,25 @@ def calibration() -> dict[str, Any]:
     if not CALIBRATION_FILE.exists():
         return {}
     return yaml.safe_load(CALIBRATION_FILE.read_text(encoding="utf-8")) or {}
+
+
+def gemm_k_fill_bf16_elements() -> float:
+    """The fitted fixed cost of a training GEMM's output tile at bf16 [elements].
+
+    Notes
+    -----
+    Fitted jointly with the per-generation fractions by ``benchmarks/calibrate.py``
+    (``gemm:`` block of calibration.yaml); 0 before any fit.
+    """
+    return float(calibration().get("gemm", {}).get("k_fill_elements", 0.0))
+
+
+def generation_of(accelerator_id: str) -> str | None:
+    """The generation calibration.yaml files ``accelerator_id`` under, or None."""
+    for name, gen in calibration().get("generations", {}).items():
+        if accelerator_id in gen.get("accelerators", []):
+            return str(name)
+    return None
 
 
 def training_mamf_fraction(accelerator_id: str) -> float:
@@ -186,7 +216,19 @@ def hardware_for(cat: Catalog, acc: Accelerator, dtype: str, system: System | No
         out=link_params(acc, cat.fabric_for(acc.id, "scale_out"), "scale_out"),
         gpus_per_node=gpn, node_power_w=node_w,
         compute_units=int(acc.compute_units.value) if acc.compute_units else None,
-        attention_flops_per_s=attention_rate)
+        attention_flops_per_s=attention_rate,
+        gemm_k_fill_elements=gemm_k_fill_bf16_elements() * peak / _half_peak(acc, peak),
+        generation=generation_of(acc.id), half_peak_flops_per_s=_half_peak(acc, peak))
+
+
+def _half_peak(acc: Accelerator, fallback: float) -> float:
+    """The accelerator's bf16 (else fp16) tensor peak [FLOP/s]; ``fallback`` if it has neither."""
+    for d in ("bf16", "fp16"):
+        try:
+            return float(acc.peak(d))
+        except KeyError:
+            continue
+    return fallback
 
 
 def with_collective_size_model(hw: Hardware) -> Hardware:
@@ -212,8 +254,8 @@ def with_collective_size_model(hw: Hardware) -> Hardware:
 
 def gemm_time_s(m: npt.ArrayLike, k: npt.ArrayLike, n: npt.ArrayLike, peak_flops_per_s: float,
                 matmul_efficiency: float, hbm_bytes_per_s: float,
-                bytes_per_element: float = ACT_BYTES, compute_units: int | None = None
-                ) -> np.ndarray:
+                bytes_per_element: float = ACT_BYTES, compute_units: int | None = None,
+                k_fill_elements: float = 0.0) -> np.ndarray:
     """Roofline time of an ``m×k @ k×n`` matmul [s] [1]_.
 
     Parameters
@@ -232,18 +274,24 @@ def gemm_time_s(m: npt.ArrayLike, k: npt.ArrayLike, n: npt.ArrayLike, peak_flops
         SMs / compute units: when given, the compute time is divided by
         :func:`wave_efficiency` of the ``m × n`` output (default None: no wave quantisation,
         as serving calls it).
+    k_fill_elements : float
+        Fixed cost of each output tile (pipeline fill, epilogue), in the reduction length that
+        takes the same time [elements]; 0: none (serving calls it so).
 
     Notes
     -----
-    ``max(2mkn / (peak·η·w), b·(mk + kn + mn) / BW_hbm)``; η is the measured maximum achievable
-    matmul fraction (MAMF) of the dtype, ``w`` the wave efficiency (1 without ``compute_units``).
-    MAMF is measured on large shapes, where ``w`` ≈ 1.
+    ``max(2mkn / (peak·η·w) · (k + k₀)/k, b·(mk + kn + mn) / BW_hbm)``; η is the measured
+    maximum achievable matmul fraction (MAMF) of the dtype, ``w`` the wave efficiency (1 without
+    ``compute_units``), ``k₀`` the tile's fixed cost: a tile's main loop runs over ``k`` while
+    its prologue and epilogue do not, so short reductions (small hidden sizes, TP shards) reach
+    less of the ceiling. MAMF is measured on large shapes, where ``w`` ≈ 1 and ``k ≫ k₀``.
     """
     m, k, n = (np.asarray(x, dtype=float) for x in (m, k, n))
     flops = FLOPS_PER_MAC * m * k * n
     traffic = bytes_per_element * (m * k + k * n + m * n)
     waves = wave_efficiency(m, n, compute_units) if compute_units else 1.0
-    return np.maximum(flops / (peak_flops_per_s * matmul_efficiency * waves),
+    fill = (k + k_fill_elements) / np.maximum(k, 1.0)
+    return np.maximum(flops * fill / (peak_flops_per_s * matmul_efficiency * waves),
                       traffic / hbm_bytes_per_s)
 
 

@@ -102,7 +102,8 @@ def priced_train(model: str, gpu: str, gpus: int, tokens: float, *,
                  own_usd_per_gpu_hour: float | None = None,
                  catalog: Catalog | None = None,
                  batch_ramp: list[tuple[float, float]] | None = None,
-                 phases: list[Phase] | None = None) -> TrainResult:
+                 phases: list[Phase] | None = None, framework: str | None = None
+                 ) -> TrainResult:
     """A training run (:func:`gpuplan.demand.training.train`) with its cost to own and to rent.
 
     Parameters
@@ -133,6 +134,9 @@ def priced_train(model: str, gpu: str, gpus: int, tokens: float, *,
         ``(tokens_until, batch_tokens)`` stages [tokens, tokens], e.g. Llama 3's 4M → 8M → 16M.
     phases : list of Phase, optional
         The run as phases (pre-training, long context, annealing, distillation) [—].
+    framework : str, optional
+        Training framework (megatron, deepspeed, llm-foundry, torchtitan, ...); must name a
+        catalog profile exactly [—].
 
     Returns
     -------
@@ -145,12 +149,16 @@ def priced_train(model: str, gpu: str, gpus: int, tokens: float, *,
     the time lost to failures unless ``failures`` is False.
     """
     from gpuplan.demand.training import train
+    from gpuplan.demand.training.frameworks import check_framework_name
 
     check_prices(rent_usd_per_gpu_hour, own_usd_per_gpu_hour)
+    if framework is not None:
+        framework = check_framework_name(framework)
     cat = catalog or load_catalog()
     res = train(model, gpu, gpus, tokens, seq_len=seq_len,
                 global_batch_tokens=global_batch_tokens, dtype=dtype, mode=mode, layout=layout,
-                failures=failures, catalog=cat, batch_ramp=batch_ramp, phases=phases)
+                failures=failures, catalog=cat, batch_ramp=batch_ramp, phases=phases,
+                framework=framework)
     rent, own = default_prices(gpu, cat, rent_usd_per_gpu_hour, own_usd_per_gpu_hour)
     res.cost_usd = CostOut(own=_run_cost_usd(res.gpu_hours, own),
                            rent=_run_cost_usd(res.gpu_hours, rent))

@@ -24,6 +24,8 @@ from gpuplan.units import TERA
 
 Quantity = Literal["mfu", "tflops_per_gpu", "tokens_per_s_per_gpu", "step_time_s", "gpu_hours",
                    "wall_days"]
+#: Quantities of a whole run (they depend on the GPU count, not only on per-GPU throughput).
+WHOLE_RUN_QUANTITIES = ("gpu_hours", "wall_days")
 #: Steady-state throughput quantities (what the efficiency calibration is fitted on).
 STEADY_QUANTITIES = ("mfu", "tflops_per_gpu", "tokens_per_s_per_gpu", "step_time_s")
 #: When a source does not publish the GPU count, cases run on this many (the count Meta
@@ -70,6 +72,11 @@ class Case(BaseModel):
     def _one_model(self) -> Case:
         if (self.model is None) == (self.model_config_ is None):
             raise ValueError("give exactly one of model / model_config")
+        if self.gpus is None and self.quantity in WHOLE_RUN_QUANTITIES and self.headline:
+            # a whole run's hours or days scale with the unpublished GPU count and layout
+            self.headline = False
+            self.reason = (f"setup unpublished: the source gives the whole run's {self.quantity} "
+                           f"but not the GPU count ({ASSUMED_GPUS} assumed) or the layout")
         if not self.headline and not self.reason:
             raise ValueError("a case with headline: false needs a reason")
         return self
@@ -119,7 +126,7 @@ def _run(case: Case, model: str, cat: Catalog, mamf_fraction: float | None,
     return train(model, case.gpu, gpus, case.tokens or THROUGHPUT_CASE_TOKENS, seq_len=seq_len,
                  global_batch_tokens=case.global_batch_tokens, dtype=case.dtype or "bf16",
                  layout=layout, failures=case.failures, catalog=cat,
-                 mamf_fraction=mamf_fraction)
+                 mamf_fraction=mamf_fraction, framework=case.framework or None)
 
 
 def predict_train(case: Case, cat: Catalog, mamf_fraction: float | None = None

@@ -98,6 +98,7 @@ def add_demand_routes(app: FastAPI, state: WebState) -> None:
         rent_usd_per_gpu_hour: float | None = Query(None, ge=0, le=1e4),
         own_usd_per_gpu_hour: float | None = Query(None, ge=0, le=1e4),
         batch_ramp: str | None = Query(None, max_length=LAYOUT_CHARS),
+        framework: str | None = Query(None, max_length=SHORT_CHARS),
     ) -> dict[str, Any]:
         from gpuplan.demand.training import parse_ramp
         from gpuplan.pipeline.priced import priced_train
@@ -108,8 +109,8 @@ def add_demand_routes(app: FastAPI, state: WebState) -> None:
                             rent_usd_per_gpu_hour=rent_usd_per_gpu_hour,
                             own_usd_per_gpu_hour=own_usd_per_gpu_hour,
                             catalog=state.catalog,
-                            batch_ramp=parse_ramp(batch_ramp) if batch_ramp else None
-                            ).model_dump()
+                            batch_ramp=parse_ramp(batch_ramp) if batch_ramp else None,
+                            framework=framework).model_dump()
 
     @app.get("/api/serve", tags=["demand"], summary="LLM serving (gpuplan serve --json)")
     def api_serve(

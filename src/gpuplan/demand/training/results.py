@@ -122,4 +122,5 @@ class TrainResult(BaseModel):
     batch_stages: list[BatchStage] = Field(default_factory=list)
     phases: list[PhaseOut] = Field(default_factory=list)
     reference: ReferenceLayout | None = None
+    framework: str = "default"
     notes: list[str]

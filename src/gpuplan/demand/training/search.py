@@ -39,6 +39,12 @@ from gpuplan.demand.training.batch import (
     microbatch_warning,
 )
 from gpuplan.demand.training.checkpointing import RunGoodput, checkpoint_bytes, job_goodput
+from gpuplan.demand.training.frameworks import (
+    FRAMEWORK_AXES,
+    FrameworkProfile,
+    check_layout_supported,
+    framework_profile,
+)
 from gpuplan.demand.training.phases import Phase, phase_out, teacher_forward_share
 from gpuplan.demand.training.results import (
     BatchStage,
@@ -85,7 +91,8 @@ MAX_GLOBAL_BATCH_TOKENS = 1e10
 
 
 def candidate_grid(arch: Arch, gpus: int, seq_len: int, global_batch: int, domain: int,
-                   fixed: dict[str, int | str]) -> dict[str, np.ndarray]:
+                   fixed: dict[str, int | str], fw: FrameworkProfile | None = None
+                   ) -> dict[str, np.ndarray]:
     """Every layout of ``gpus`` accelerators consistent with ``fixed`` and the model's shape.
 
     Parameters
@@ -102,6 +109,9 @@ def candidate_grid(arch: Arch, gpus: int, seq_len: int, global_batch: int, domai
         Scale-up domain size (the TP limit) [accelerators].
     fixed : dict
         Pinned layout keys (``recompute`` by name).
+    fw : FrameworkProfile, optional
+        The framework: axes it does not implement stay at 1, only its ZeRO stages are
+        searched, and ZeRO above its limit with pipeline parallelism is dropped.
 
     Returns
     -------
@@ -116,6 +126,12 @@ def candidate_grid(arch: Arch, gpus: int, seq_len: int, global_batch: int, domai
     for k, v in fixed.items():
         if k != "dp":
             axes[k] = [RECOMPUTE_CODES[str(v)] if k == "recompute" else int(v)]
+    if fw is not None:
+        for ax in FRAMEWORK_AXES:
+            if fw.axes is not None and ax not in fw.axes:
+                axes[ax] = [v for v in axes[ax] if v == 1]
+        if fw.zero_stages is not None:
+            axes["zero"] = [z for z in axes["zero"] if z in fw.zero_stages]
     # Built in three steps so that only structurally valid (tp, pp, cp, ep) and then valid
     # (mb, vpp) combinations are crossed with the rest (the result is the same set).
     g = grid(**{k: axes[k] for k in ("tp", "pp", "cp", "ep")})
@@ -136,7 +152,10 @@ def candidate_grid(arch: Arch, gpus: int, seq_len: int, global_batch: int, domai
     per_step = np.maximum(g["dp"] * g["mb"], 1)
     g["m"] = -(-global_batch // per_step)
     ok &= g["m"] * per_step <= global_batch * (1 + BATCH_ROUNDING_TOLERANCE)
-    return _cross(filter_grid(g, ok), recompute=axes["recompute"], zero=axes["zero"])
+    g = _cross(filter_grid(g, ok), recompute=axes["recompute"], zero=axes["zero"])
+    if fw is not None and fw.max_zero_with_pp is not None and g["tp"].size:
+        g = filter_grid(g, (g["pp"] == 1) | (g["zero"] <= fw.max_zero_with_pp))
+    return g
 
 
 def _cross(g: dict[str, np.ndarray], **axes: list[int]) -> dict[str, np.ndarray]:
@@ -186,7 +205,7 @@ class _Feasible:
 
 def _feasible(arch: Arch, name: str, acc_id: str, hw: Hardware, *, gpus: int, mode: str,
               seq_len: int, global_batch: int, fixed: dict[str, int | str],
-              layout: str | dict[str, int | str] | None) -> _Feasible:
+              layout: str | dict[str, int | str] | None, fw: FrameworkProfile) -> _Feasible:
     """Every candidate layout that fits the accelerator's memory.
 
     Raises
@@ -194,14 +213,16 @@ def _feasible(arch: Arch, name: str, acc_id: str, hw: Hardware, *, gpus: int, mo
     UserError
         No layout of ``gpus`` meets the constraints, or none fits in memory.
     """
-    g = candidate_grid(arch, gpus, seq_len, global_batch, hw.domain, fixed)
+    g = candidate_grid(arch, gpus, seq_len, global_batch, hw.domain, fixed, fw)
     n_cand = int(g["tp"].size)
     if n_cand == 0:
         raise UserError(f"no layout of {gpus} GPUs fits the constraints (tp·pp·cp must divide "
                         f"the GPU count, and whole micro-batches on every data-parallel rank "
                         f"must come within {BATCH_ROUNDING_TOLERANCE:.0%} of the global batch "
                         f"of {global_batch} sequences"
-                        + (f", and the pinned {layout}" if layout else "") + ")", field="gpus")
+                        + (f", and the pinned {layout}" if layout else "")
+                        + (f", and what {fw.id} implements" if fw.axes is not None else "")
+                        + ")", field="gpus")
     mem = training_memory(arch, mode=mode, seq_len=seq_len, mb=g["mb"], tp=g["tp"], pp=g["pp"],
                           dp=g["dp"], cp=g["cp"], ep=g["ep"], zero=g["zero"],
                           recompute=g["recompute"], vpp=g["vpp"], microbatches=g["m"])
@@ -216,7 +237,7 @@ def _feasible(arch: Arch, name: str, acc_id: str, hw: Hardware, *, gpus: int, mo
                 f"{terms[big] / BYTES_PER_GB:,.1f} GB")
         if fixed:
             near = _nearest_fitting(arch, hw, gpus=gpus, mode=mode, seq_len=seq_len,
-                                    global_batch=global_batch, fixed=fixed)
+                                    global_batch=global_batch, fixed=fixed, fw=fw)
             raise UserError(f"layout {_layout_text(fixed)} does not fit {name} on {gpus} × "
                             f"{acc_id} ({need}); nearest layout that fits: {near}",
                             field="layout")
@@ -232,9 +253,10 @@ def _layout_text(keys: dict[str, int | str]) -> str:
 
 
 def _nearest_fitting(arch: Arch, hw: Hardware, *, gpus: int, mode: str, seq_len: int,
-                     global_batch: int, fixed: dict[str, int | str]) -> str:
+                     global_batch: int, fixed: dict[str, int | str], fw: FrameworkProfile
+                     ) -> str:
     """The fitting layout of ``gpus`` that changes the fewest pinned keys (then the fastest)."""
-    g = candidate_grid(arch, gpus, seq_len, global_batch, hw.domain, {})
+    g = candidate_grid(arch, gpus, seq_len, global_batch, hw.domain, {}, fw)
     if g["tp"].size == 0:
         return "none (no layout of this GPU count meets the batch)"
     mem = training_memory(arch, mode=mode, seq_len=seq_len, mb=g["mb"], tp=g["tp"], pp=g["pp"],
@@ -250,7 +272,7 @@ def _nearest_fitting(arch: Arch, hw: Hardware, *, gpus: int, mode: str, seq_len:
     g = filter_grid(g, fits)
     changed, mem = changed[fits], mem[fits]
     t_step = step_time(arch, g, seq_len=seq_len, global_batch=global_batch, hw=hw,
-                       mode=mode)["step_time_s"]
+                       mode=mode, framework=fw.id, dtype=fw.dtype)["step_time_s"]
     j = int(np.lexsort((t_step, changed))[0])
     lay = layout_at(g, j).as_dict()
     return (",".join(f"{k}={lay[k]}" for k in LAYOUT_ORDER if k in lay)
@@ -344,12 +366,13 @@ class _Searched:
 
 def _search(arch: Arch, name: str, acc_id: str, hw: Hardware, *, gpus: int, mode: str,
             seq_len: int, global_batch: int, fixed: dict[str, int | str],
-            layout: str | dict[str, int | str] | None) -> _Searched:
+            layout: str | dict[str, int | str] | None, fw: FrameworkProfile) -> _Searched:
     """Every feasible layout at one global batch, timed and ordered by tokens/s."""
     feas = _feasible(arch, name, acc_id, hw, gpus=gpus, mode=mode, seq_len=seq_len,
-                     global_batch=global_batch, fixed=fixed, layout=layout)
+                     global_batch=global_batch, fixed=fixed, layout=layout, fw=fw)
     gf = feas.grid
-    st = step_time(arch, gf, seq_len=seq_len, global_batch=global_batch, hw=hw, mode=mode)
+    st = step_time(arch, gf, seq_len=seq_len, global_batch=global_batch, hw=hw, mode=mode,
+                   framework=fw.id, dtype=fw.dtype)
     tokens_step = (gf["m"] * gf["dp"] * gf["mb"] * seq_len).astype(float)
     rate = tokens_step / st["step_time_s"]
     order = np.lexsort((feas.memory_bytes, -rate))
@@ -361,14 +384,15 @@ def _search(arch: Arch, name: str, acc_id: str, hw: Hardware, *, gpus: int, mode
 def _batch_stages(arch: Arch, name: str, acc_id: str, hw: Hardware, *, gpus: int, mode: str,
                   seq_len: int, fixed: dict[str, int | str],
                   layout: str | dict[str, int | str] | None,
-                  ramp: list[tuple[float, float]]) -> tuple[list[BatchStage], float]:
+                  ramp: list[tuple[float, float]], fw: FrameworkProfile
+                  ) -> tuple[list[BatchStage], float]:
     """Each stage of a batch ramp searched at its own batch; the stages and their ideal time."""
     stages: list[BatchStage] = []
     total_s = 0.0
     for stage_tokens, batch_tokens in ramp:
         gb = max(int(round(batch_tokens / seq_len)), 1)
         sr = _search(arch, name, acc_id, hw, gpus=gpus, mode=mode, seq_len=seq_len,
-                     global_batch=gb, fixed=fixed, layout=layout)
+                     global_batch=gb, fixed=fixed, layout=layout, fw=fw)
         b = sr.best
         step = float(sr.st["step_time_s"][b])
         steps = int(math.ceil(stage_tokens / sr.tokens_step[b]))
@@ -381,7 +405,8 @@ def _batch_stages(arch: Arch, name: str, acc_id: str, hw: Hardware, *, gpus: int
 
 def _train_phases(model: str, gpu: str, gpus: int, phases: list[Phase], *, dtype: str,
                   layout: str | dict[str, int | str] | None, failures: bool, catalog: Catalog,
-                  mamf_fraction: float | None, mode: str, seq_len: int | None) -> TrainResult:
+                  mamf_fraction: float | None, mode: str, seq_len: int | None,
+                  framework: str | None) -> TrainResult:
     """Each phase searched on its own; the longest phase's result carries the run's totals.
 
     Notes
@@ -395,7 +420,7 @@ def _train_phases(model: str, gpu: str, gpus: int, phases: list[Phase], *, dtype
         r = train(model, gpu, ph.gpus or gpus, ph.tokens, seq_len=ph.seq_len or seq_len,
                   global_batch_tokens=ph.global_batch_tokens, dtype=dtype,
                   layout=ph.layout or layout, failures=failures, catalog=catalog,
-                  mamf_fraction=mamf_fraction, mode=mode)
+                  mamf_fraction=mamf_fraction, mode=mode, framework=framework)
         share = 0.0
         if ph.teacher:
             share = teacher_forward_share(catalog, ph.teacher,
@@ -421,7 +446,7 @@ def train(model: str, gpu: str, gpus: int, tokens: float, *, seq_len: int | None
           layout: str | dict[str, int | str] | None = None, failures: bool = True,
           catalog: Catalog | None = None, mamf_fraction: float | None = None,
           mode: str = "train", batch_ramp: Sequence[tuple[float, float]] | None = None,
-          phases: Sequence[Phase] | None = None) -> TrainResult:
+          phases: Sequence[Phase] | None = None, framework: str | None = None) -> TrainResult:
     """Best (or given) layout for training ``model`` on ``gpus`` × ``gpu`` for ``tokens`` tokens.
 
     Parameters
@@ -456,17 +481,19 @@ def train(model: str, gpu: str, gpus: int, tokens: float, *, seq_len: int | None
     phases : sequence of Phase, optional
         The run as phases (:mod:`~.phases`: pre-training, long context, annealing,
         distillation), each searched on its own; ``tokens`` is then the sum of theirs.
+    framework : str, optional
+        Profile id or alias of the catalog's ``frameworks`` (:mod:`~.frameworks`): it bounds
+        the layouts searched and sets its step-time terms; None: the generic profile.
 
     Returns
     -------
     TrainResult
-        ``cost_usd`` is left empty: pricing is the pipeline's
-        (:mod:`gpuplan.pipeline`), not demand's.
+        ``cost_usd`` is left empty: pricing is the pipeline's, not demand's.
 
     Raises
     ------
     UserError
-        Bad values, unknown names, or no layout that fits in memory.
+        Bad values, unknown names, a layout the framework lacks, or none that fits in memory.
 
     Notes
     -----
@@ -478,13 +505,12 @@ def train(model: str, gpu: str, gpus: int, tokens: float, *, seq_len: int | None
     if phases:
         return _train_phases(model, gpu, gpus, list(phases), dtype=dtype, layout=layout,
                              failures=failures, catalog=cat, mamf_fraction=mamf_fraction,
-                             mode=mode, seq_len=seq_len)
+                             mode=mode, seq_len=seq_len, framework=framework)
     seq_len, gbt_given = _check_inputs(mode, dtype, gpus, tokens, seq_len, global_batch_tokens)
     name, cfg, _ = cat.model(model)
     arch = arch_from_config(cfg, name)
     notes: list[str] = list(arch.notes)
-    ramp = check_ramp(batch_ramp, tokens) if batch_ramp else None
-    if ramp:
+    if ramp := (check_ramp(batch_ramp, tokens) if batch_ramp else None):
         gbt = ramp[-1][1]
     elif gbt_given is None:
         gbt, rule = choose_global_batch_tokens(param_counts(arch).total, gpus)
@@ -495,8 +521,9 @@ def train(model: str, gpu: str, gpus: int, tokens: float, *, seq_len: int | None
     acc = cat.accelerator(gpu)
     hw = hardware_for(cat, acc, dtype, mamf_fraction=mamf_fraction)
     fixed = _pinned(arch, gpus, layout)
+    check_layout_supported(fw := framework_profile(framework, dtype), fixed)
     sr = _search(arch, name, acc.id, hw, gpus=gpus, mode=mode, seq_len=seq_len,
-                 global_batch=global_batch, fixed=fixed, layout=layout)
+                 global_batch=global_batch, fixed=fixed, layout=layout, fw=fw)
     feas, gf, st, best = sr.feas, sr.feas.grid, sr.st, sr.best
     step = float(st["step_time_s"][best])
     tokens_per_step = int(sr.tokens_step[best])
@@ -509,10 +536,10 @@ def train(model: str, gpu: str, gpus: int, tokens: float, *, seq_len: int | None
     stages: list[BatchStage] = []
     if ramp:
         stages, ideal_s = _batch_stages(arch, name, acc.id, hw, gpus=gpus, mode=mode,
-                                        seq_len=seq_len, fixed=fixed, layout=layout, ramp=ramp)
+                                        seq_len=seq_len, fixed=fixed, layout=layout, ramp=ramp,
+                                        fw=fw)
         steps = sum(x.steps for x in stages)
-    warn = microbatch_warning(int(gf["m"][best]), int(gf["pp"][best]))
-    if warn:
+    if warn := microbatch_warning(int(gf["m"][best]), int(gf["pp"][best])):
         notes.append(warn)
     gp = _run_goodput(cat, arch, gpus, failures, notes)
     wall_s = ideal_s / gp.goodput
@@ -532,4 +559,4 @@ def train(model: str, gpu: str, gpus: int, tokens: float, *, seq_len: int | None
         mtbf_s=gp.mtbf_s, breakdown=bd, bottleneck=_why(bd, step),
         candidates_evaluated=feas.evaluated, feasible_candidates=feas.fitting,
         top=_top(feas, st, sr.mfu, sr.order), batch_stages=stages,
-        reference=_reference(sr, seq_len), notes=notes)
+        reference=_reference(sr, seq_len), framework=fw.id, notes=notes)

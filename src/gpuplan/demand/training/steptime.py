@@ -71,6 +71,13 @@ from gpuplan.demand.training.frameworks import (
 #: FlashAttention reaches this fraction of the dense-matmul ceiling (MAMF) on the attention core
 #: (FlashAttention-2: 50-73 % of peak on A100 [7]_, i.e. ≈ 0.6-0.9 of MAMF; we take 0.75).
 FLASH_ATTENTION_FRACTION_OF_MAMF = 0.75
+#: HBM bytes per attention-score element of unfused attention (Megatron-LM before
+#: FlashAttention, Narayanan et al. 2021): forward QKᵀ writes the fp16 scores (2), the fused
+#: scale-mask-softmax reads and writes them (4), dropout reads them and writes probabilities
+#: and its 1-byte mask (5), AV reads them (2); the backward pass reads and writes each of these
+#: once more (2×). Counted from the kernels' inputs and outputs.
+UNFUSED_SCORE_BYTES_FORWARD = 13.0
+UNFUSED_SCORE_BYTES_BACKWARD = 26.0
 #: Elementwise HBM traffic per byte of stored activation with fused kernels (the profile
 #: default; kept here under its old name for the recsys trainer).
 ELEMENTWISE_TRAFFIC_PER_ACTIVATION_BYTE = FUSED_ELEMENTWISE_TRAFFIC_PER_ACTIVATION_BYTE
@@ -169,7 +176,7 @@ def layer_gemm_time_s(arch: Arch, tokens: npt.ArrayLike, tp: npt.ArrayLike, ep: 
     t = np.asarray(tp, dtype=float)
     T = np.asarray(tokens, dtype=float)
     args = (hw.peak_flops_per_s, hw.matmul_efficiency, hw.hbm_bytes_per_s, ACT_BYTES,
-            hw.compute_units)
+            hw.compute_units, hw.gemm_k_fill_elements)
     if arch.is_mla:
         qkv_out = (a * d + a * (d - arch.qk_rope_head_dim) + a * dv) / t
         attn = (gemm_time_s(T, h, (arch.q_lora_rank or a * d) + arch.kv_lora_rank
@@ -208,7 +215,8 @@ def _compute_terms(arch: Arch, c: _Candidates, s: float, hw: Hardware, mode: str
         gemm = (1 - frac_moe) * gemm_dense + frac_moe * layer_gemm_time_s(
             arch, c.tokens, c.tp, c.ep, hw, moe_layer=True)
     head = gemm_time_s(c.tokens, arch.hidden_size, arch.vocab_size / c.tp, hw.peak_flops_per_s,
-                       hw.matmul_efficiency, hw.hbm_bytes_per_s, ACT_BYTES, hw.compute_units)
+                       hw.matmul_efficiency, hw.hbm_bytes_per_s, ACT_BYTES, hw.compute_units,
+                       hw.gemm_k_fill_elements)
     fwd_gemm = c.layers * gemm + head / c.pp  # head spread: it sits on one of p stages
     gemm_backward = LORA_BACKWARD_OVER_FORWARD if mode in ADAPTER_MODES \
         else BACKWARD_OVER_FORWARD
@@ -221,8 +229,17 @@ def _compute_terms(arch: Arch, c: _Candidates, s: float, hw: Hardware, mode: str
     # FlashAttention runs in bf16 under FP8 GEMMs (Transformer Engine keeps attention in bf16).
     gemm_rate = hw.peak_flops_per_s * hw.matmul_efficiency
     attn_rate = (hw.attention_flops_per_s or gemm_rate) * FLASH_ATTENTION_FRACTION_OF_MAMF
+    # ... never above what the framework's attention kernel reaches on this generation
+    cap = fw.attention_peak_fraction.get(hw.generation or "")
+    if cap is not None and hw.half_peak_flops_per_s:
+        attn_rate = min(attn_rate, cap * hw.half_peak_flops_per_s)
     attn_fwd = c.layers * attn_flops_fwd / attn_rate
     attention = attn_fwd * (1 + BACKWARD_OVER_FORWARD)
+    if fw.materialises_scores:  # unfused attention: the a·s² score matrix goes through HBM
+        scores = c.layers * arch.num_heads / c.tp * c.tokens * s
+        attn_fwd = attn_fwd + scores * UNFUSED_SCORE_BYTES_FORWARD / hw.hbm_bytes_per_s
+        attention = attention + scores * (UNFUSED_SCORE_BYTES_FORWARD
+                                          + UNFUSED_SCORE_BYTES_BACKWARD) / hw.hbm_bytes_per_s
 
     # Memory-bound kernels: traffic proportional to the stored activations (no recompute).
     act_layer = activation_bytes_per_layer(arch, seq_len=s, mb=c.mb, tp=c.tp, cp=c.cp,
@@ -347,8 +364,9 @@ def _data_parallel_terms(arch: Arch, c: _Candidates, hw: Hardware, fw: Framework
                          recompute: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Exposed data-parallel communication and the optimizer step of one step [s].
 
-    Gradient reduction (all-reduce volume for ZeRO 0-2) hidden behind the last micro-batch's
-    backward; ZeRO-3 per layer and micro-batch (:func:`_zero3_exposed`) [3]_. Experts sync over
+    Gradient all-reduce (ZeRO 0) or reduce-scatter + parameter all-gather (ZeRO 1-2) hidden
+    behind the last micro-batch's backward (and the next forward where the framework overlaps
+    the gather); ZeRO-3 per layer and micro-batch (:func:`_zero3_exposed`) [3]_. Experts sync over
     dp·cp/ep. ``compute_layers`` is the matmul + attention time of the stage's layers per
     micro-batch, ``recompute`` their recompute time.
     """
@@ -372,19 +390,30 @@ def _data_parallel_terms(arch: Arch, c: _Candidates, hw: Hardware, fw: Framework
         return pieces * group_time_s(kind, nbytes / pieces, ranks, stride, hw.domain, hw.up,
                                      hw.out)
 
-    dense_bytes = fw.grad_reduce_bytes * dense_local
-    expert_bytes = fw.grad_reduce_bytes * expert_local
     buckets_dense = np.maximum(np.ceil(dense_local / GRAD_BUCKET_PARAMS), 1.0)
     buckets_expert = np.maximum(np.ceil(expert_local / GRAD_BUCKET_PARAMS), 1.0)
-    grads = bucketed("all_reduce", dense_bytes, dp_group, tp, buckets_dense)
-    grads = grads + np.where(expert_local > 0, bucketed(
-        "all_reduce", np.maximum(expert_bytes, 1.0), np.maximum(dp_group / ep, 1), tp * ep,
-        buckets_expert), 0.0)
-    window = DP_OVERLAP_WINDOW_FRACTION * t_mb
+
+    def sync(kind: str, bytes_per_param: float) -> np.ndarray:
+        # dense gradients over dp·cp; expert gradients over the ranks holding the same experts
+        t = bucketed(kind, bytes_per_param * dense_local, dp_group, tp, buckets_dense)
+        return t + np.where(expert_local > 0, bucketed(
+            kind, np.maximum(bytes_per_param * expert_local, 1.0), np.maximum(dp_group / ep, 1),
+            tp * ep, buckets_expert), 0.0)
+
+    backward_window = DP_OVERLAP_WINDOW_FRACTION * t_mb
+    forward_window = (1.0 - DP_OVERLAP_WINDOW_FRACTION) * t_mb if fw.param_gather_overlap \
+        else np.zeros_like(t_mb)
     zero3_on = c.zero >= ZERO_SHARDS_PARAMETERS
-    # Under ZeRO-3 the gradients are reduce-scattered layer by layer in every micro-batch's
-    # backward (below), not once per step.
-    dp_exposed = np.where(zero3_on, 0.0, np.maximum(grads - window, 0.0))
+    sharded = (c.zero >= ZERO_SHARDS_OPTIMIZER) & ~zero3_on
+    # Replicated optimizer: one all-reduce of the gradients behind the last backward. Sharded
+    # optimizer (ZeRO 1-2, Megatron's distributed optimizer): a reduce-scatter of the gradients
+    # behind the last backward, then an all-gather of the updated parameters, behind the next
+    # forward where the framework overlaps it, else exposed. Under ZeRO-3 the gradients are
+    # reduce-scattered layer by layer in every micro-batch's backward (below).
+    replicated = np.maximum(sync("all_reduce", fw.grad_reduce_bytes) - backward_window, 0.0)
+    split = (np.maximum(sync("reduce_scatter", fw.grad_reduce_bytes) - backward_window, 0.0)
+             + np.maximum(sync("all_gather", TRAIN_WEIGHT_BYTES) - forward_window, 0.0))
+    dp_exposed = np.where(zero3_on, 0.0, np.where(sharded, split, replicated))
     gathered = base_local if adapters else dense_local + expert_local
     zero3 = _zero3_exposed(c, hw, fw, gathered / layers, (dense_local + expert_local) / layers,
                            base_bytes_per_param, compute_layers / layers, recompute / layers)
@@ -452,6 +481,10 @@ def step_time(arch: Arch, g: dict[str, np.ndarray], *, seq_len: int, global_batc
     fw = framework_profile(framework, dtype)
     work = _compute_terms(arch, c, float(seq_len), hw, mode, fw)
     comm = _model_parallel_comm(arch, c, hw, work["attn_fwd"])
+    # a framework that overlaps TP collectives with the GEMMs they feed hides a fitted share of
+    # them, never more than the GEMM time itself
+    comm["tp"] = comm["tp"] - np.minimum(fw.tp_comm_overlap_fraction * comm["tp"],
+                                         work["compute"])
     t_mb = (work["compute"] + work["attention"] + work["elementwise"] + work["recompute"]
             + comm["tp"] + comm["ep"] + comm["cp"] + comm["pp"])
     bubble = t_mb * (c.pp - 1) / c.vpp
