@@ -55,6 +55,12 @@ class Overlap(_Strict):
     tp_comm : bool
         Tensor-parallel all-gathers and reduce-scatters overlap the GEMMs they feed (the share
         hidden is fitted: ``tp_comm_overlap_fraction`` in ``demand/calibration.yaml``).
+    dualpipe : bool
+        DeepSeek's bidirectional pipeline schedule: expert all-to-all and pipeline sends of one
+        micro-batch overlap the other's compute, and the bubble shrinks to
+        ``(PP/2 − 1)(F&B + B − 3W)`` (DeepSeek-V3 report, Table 2).
+    communication_sms : int, optional
+        SMs reserved for the overlapped communication kernels, taken from compute [SMs].
     source : str
         Where the framework documents it.
     as_of : str
@@ -63,6 +69,8 @@ class Overlap(_Strict):
 
     param_gather: bool = False
     tp_comm: bool = False
+    dualpipe: bool = False
+    communication_sms: int | None = Field(default=None, ge=1)
     source: str = Field(min_length=1)
     as_of: str = Field(min_length=1)
 

@@ -88,6 +88,11 @@ class FrameworkProfile:
         [fraction] (sourced; a generation not listed: no cap).
     materialises_scores : bool
         Its attention writes the score matrix to HBM (no FlashAttention).
+    dualpipe : bool
+        Bidirectional pipeline schedule (DeepSeek's DualPipe): expert and pipeline traffic of
+        one micro-batch hidden behind the other's compute, bubble ``(p/2 − 1)·2/3`` micro-batches.
+    communication_sms : int or None
+        SMs the overlapped communication kernels take from compute [SMs].
     """
 
     id: str
@@ -104,6 +109,8 @@ class FrameworkProfile:
     tp_comm_overlap_fraction: float = 0.0
     attention_peak_fraction: dict[str, float] = field(default_factory=dict)
     materialises_scores: bool = False
+    dualpipe: bool = False
+    communication_sms: int | None = None
 
 
 def _fit(profile_id: str) -> tuple[dict[str, float], dict[str, float]]:
@@ -163,7 +170,9 @@ def framework_profile(name: str | None, dtype: str = "bf16") -> FrameworkProfile
                                                UNFITTED_TP_COMM_OVERLAP_FRACTION)
                                        if fw.overlap and fw.overlap.tp_comm else 0.0),
         attention_peak_fraction=dict(fw.attention.peak_fraction) if fw.attention else {},
-        materialises_scores=bool(fw.attention and fw.attention.materialises_scores))
+        materialises_scores=bool(fw.attention and fw.attention.materialises_scores),
+        dualpipe=bool(fw.overlap and fw.overlap.dualpipe),
+        communication_sms=fw.overlap.communication_sms if fw.overlap else None)
 
 
 def check_layout_supported(fw: FrameworkProfile, fixed: dict[str, int | str]) -> None:

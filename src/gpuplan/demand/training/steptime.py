@@ -102,6 +102,10 @@ LORA_BACKWARD_OVER_FORWARD = 1.0
 #: (overlapped with the backward of the last micro-batch) and the ZeRO parameter all-gather
 #: (overlapped with the forward of the first): the backward is 2/3 of a micro-batch.
 DP_OVERLAP_WINDOW_FRACTION = 2.0 / 3.0
+#: DualPipe's bubble per pair of stages in micro-batch times (DeepSeek-AI 2024, DeepSeek-V3
+#: Technical Report, Table 2: (PP/2 − 1)(F&B + B − 3W)), with F = 1/3, B = 2/3 of a
+#: micro-batch, F&B = F + B and W = B/2 (weight gradients half the backward): 2/3.
+DUALPIPE_BUBBLE_PER_STAGE = 2.0 / 3.0
 #: TP collectives per layer with sequence parallelism: an all-gather and a reduce-scatter before
 #: and after attention and MLP, forward and backward (4 pairs); full recompute repeats the
 #: forward's 2 [2]_.
@@ -485,9 +489,19 @@ def step_time(arch: Arch, g: dict[str, np.ndarray], *, seq_len: int, global_batc
     # them, never more than the GEMM time itself
     comm["tp"] = comm["tp"] - np.minimum(fw.tp_comm_overlap_fraction * comm["tp"],
                                          work["compute"])
+    if fw.dualpipe:  # EP and PP traffic of one micro-batch runs behind the other's compute,
+        # on SMs taken from it
+        if fw.communication_sms and hw.compute_units and hw.compute_units > fw.communication_sms:
+            slow = hw.compute_units / (hw.compute_units - fw.communication_sms)
+            for key in ("compute", "attention", "recompute", "attn_fwd"):
+                work[key] = work[key] * slow
+        busy = work["compute"] + work["attention"]
+        comm["ep"] = np.maximum(comm["ep"] - busy, 0.0)
+        comm["pp"] = np.maximum(comm["pp"] - np.maximum(busy - comm["ep"], 0.0), 0.0)
     t_mb = (work["compute"] + work["attention"] + work["elementwise"] + work["recompute"]
             + comm["tp"] + comm["ep"] + comm["cp"] + comm["pp"])
-    bubble = t_mb * (c.pp - 1) / c.vpp
+    bubble = t_mb * np.where(fw.dualpipe, np.maximum(c.pp / 2 - 1, 0) * DUALPIPE_BUBBLE_PER_STAGE,
+                             (c.pp - 1) / c.vpp)
     dp_exposed, optimizer = _data_parallel_terms(arch, c, hw, fw, mode, t_mb,
                                                  work["compute"] + work["attention"],
                                                  work["recompute"])
