@@ -163,6 +163,13 @@ def main() -> None:
     for w in run_all(30.0):
         print(describe(w) + (" (target p95 < 100 ms)" if not w["unique"] else ""))
 
+    # Peak memory of the largest documented Monte Carlo runs, each in its own process
+    # (issue 16: tco at the 10^7-sample limit; 20 options x 10^6 samples; target < ~1 GB).
+    from memory import run_all as memory_runs
+
+    for line in memory_runs():
+        print(line)
+
     # Peers, in throwaway venvs (never project dependencies).
     from peers import llm_analysis_infer_seconds, llm_analysis_train_seconds
 

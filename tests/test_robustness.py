@@ -19,7 +19,6 @@ import json
 import math
 import subprocess
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -27,15 +26,13 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
     from fastapi.testclient import TestClient
 
-from gpuplan.cli.app import app as cli_app
+from gpuplan.cli.fuzz import invoke
 
-runner = CliRunner()
 M, G = "llama-3.1-8b", "h100-sxm"
 SLOW = settings(max_examples=6, deadline=None, database=None,
                 suppress_health_check=list(HealthCheck))
@@ -48,7 +45,7 @@ EVIL_TAG = 'x: !!python/object/apply:os.system ["echo PWNED"]\n'
 
 
 def _run(args):
-    res = runner.invoke(cli_app, [str(a) for a in args])
+    res = invoke([str(a) for a in args])  # typer's runner, the click command built once
     out = res.output  # stdout and stderr together
     assert res.exception is None or isinstance(res.exception, SystemExit), (
         f"traceback for {args}: {res.exception!r}")
@@ -188,12 +185,39 @@ def test_bad_file_exit_2_names_file(bad_files, use, kind):
     assert bad_files[kind].name in out, out
 
 
+#: Most YAML node constructions a refused alias bomb may make [1]: its ~1 KB text makes 100
+#: (expanded, 9^9 = 387 million leaves).
+BOMB_NODES_BOUND = 200
+
+
+@pytest.fixture
+def constructed(monkeypatch):
+    """Count the YAML nodes constructed into Python objects (both the C and Python loaders
+    construct in ``BaseConstructor.construct_object``)."""
+    import yaml
+
+    count = {"nodes": 0, "on": 1}
+    real = yaml.constructor.BaseConstructor.construct_object
+
+    def counting(self, node, deep=False):
+        count["nodes"] += count["on"]
+        return real(self, node, deep=deep)
+
+    monkeypatch.setattr(yaml.constructor.BaseConstructor, "construct_object", counting)
+    return count
+
+
 @pytest.mark.parametrize("use", ["catalog", "gpu-yaml"])
-def test_alias_bomb_overlay_refused_fast(bad_files, use):
-    t0 = time.monotonic()
+def test_alias_bomb_overlay_refused_fast(bad_files, use, constructed):
+    """Overlays may use aliases (shared, never copied): the bomb builds its ~90 nodes once and
+    is refused at the top-level keys, before anything walks the expanded tree. A work bound,
+    not a wall-clock one (those fail under load)."""
+    constructed["on"] = 0  # the built-in catalog's own YAML, loaded once, is not counted
+    assert _run(FILE_USES[use](bad_files["notmap"]))[0] == 2
+    constructed["on"] = 1
     code, out = _run(FILE_USES[use](bad_files["bomb"]))
-    assert code == 2 and "bomb.yaml" in out, out
-    assert time.monotonic() - t0 < 10
+    assert code == 2 and "bomb.yaml" in out and "unknown section" in out, out
+    assert 0 < constructed["nodes"] < BOMB_NODES_BOUND, constructed
 
 
 def test_python_tag_never_constructs(bad_files, tmp_path):
@@ -209,17 +233,15 @@ def test_python_tag_never_constructs(bad_files, tmp_path):
     assert not marker.exists()
 
 
-def test_scenario_alias_bomb_refused_fast(bad_files):
-    code = ("import sys; from gpuplan.pipeline.scenario import parse_scenario; "
-            "from gpuplan.errors import UserError\n"
-            "try: parse_scenario(open(sys.argv[1]).read(), sys.argv[1])\n"
-            "except UserError as e: print('refused:', e)\n")
-    try:
-        p = subprocess.run([sys.executable, "-c", code, str(bad_files["bomb"])],
-                           capture_output=True, text=True, timeout=5)
-    except subprocess.TimeoutExpired:
-        pytest.fail("scenario alias bomb still being processed after 5 s")
-    assert p.returncode == 0 and "refused" in p.stdout, p.stdout + p.stderr
+def test_scenario_alias_bomb_refused_fast(bad_files, constructed):
+    """Scenario files refuse anchors in the event stream: the bomb is refused before a single
+    node is built (a work bound; the 5 s wall-clock limit this test had failed under load)."""
+    from gpuplan.errors import UserError
+    from gpuplan.pipeline.scenario import parse_scenario
+
+    with pytest.raises(UserError, match="anchors"):
+        parse_scenario(bad_files["bomb"].read_text(), str(bad_files["bomb"]))
+    assert constructed["nodes"] == 0
 
 
 # ----------------------------------------------------------------------------------------------
@@ -331,7 +353,8 @@ def plan_dict():
     sc = parse_scenario(TINY)  # the hostile labels must parse: they are the input under test
     assert [o.label for o in sc.hardware_options] == ["../../../escape", "/etc/passwd"]
     d = plan(sc).model_dump()
-    assert [o["label"] for o in d["options"]] == ["../../../escape", "/etc/passwd"]
+    # the planner may add a hybrid of the best option ("<label>, hybrid (own 8, rent ...)")
+    assert [o["label"] for o in d["options"]][:2] == ["../../../escape", "/etc/passwd"]
     return d
 
 
@@ -557,15 +580,19 @@ OUTPUT_CASES = [
 
 @pytest.mark.parametrize("case,args,words", OUTPUT_CASES, ids=[c[0] for c in OUTPUT_CASES])
 def test_output_path_refused_before_planning(hostile, monkeypatch, case, args, words):
+    import gpuplan.pipeline.planner as planner
+
+    def never(*a: object, **k: object) -> None:
+        raise AssertionError("the plan ran before the output path was checked")
+
+    monkeypatch.setattr(planner, "plan", never)  # refused before the plan runs
     monkeypatch.chdir(hostile)
-    t0 = time.monotonic()
     code, out = _run(["plan", "tiny.yaml", *args])
     line = _error_line(out)
     assert code == 2
     for w in words:
         assert w.lower() in line.lower(), line
     _unchanged(hostile)
-    assert time.monotonic() - t0 < 5  # refused before the plan runs
 
 
 def test_check_output_path_refuses_devices():
@@ -703,6 +730,17 @@ API_500_CASES = [
     ("post", "/api/scenarios", b'{"name": "a\\udc00", "yaml": "name: x"}', 422),
     ("get", "/api/scenarios/x", {"revision": str(2**63)}, 422),
     ("get", "/api/scenarios/x/report", {"revision": str(2**63)}, 422),
+    # the 20,000-deep scenario (a 500 then) and duplicate keys, on every route that reads YAML
+    ("post", "/api/plan", json.dumps({"yaml": "name: " + "[" * 20_000 + "]" * 20_000}).encode(),
+     422),
+    ("post", "/api/plan/preview",
+     json.dumps({"yaml": "name: " + "{a: " * 20_000 + "1" + "}" * 20_000}).encode(), 422),
+    ("post", "/api/jobs", json.dumps({"yaml": "name: " + "[" * 20_000 + "]" * 20_000}).encode(),
+     422),
+    ("post", "/api/scenarios", json.dumps({"name": "deep", "yaml": "name: " + "[" * 20_000
+                                           + "]" * 20_000}).encode(), 422),
+    ("post", "/api/plan/preview", json.dumps({"yaml": TINY_OK + "horizon_years: 9\n"}).encode(),
+     422),
 ]
 
 
@@ -713,7 +751,9 @@ def test_api_former_500s_are_4xx_with_strict_json(client, method, path, body, st
     else:
         r = client.get(path, params=body)
     assert r.status_code == status, r.text[:500]
-    json.loads(r.text, parse_constant=lambda c: pytest.fail(f"non-strict JSON {c}"))
+    j = json.loads(r.text, parse_constant=lambda c: pytest.fail(f"non-strict JSON {c}"))
+    if isinstance(j.get("detail"), str):  # a user error: one line
+        assert "\n" not in j["detail"] and len(j["detail"]) < 2000, j["detail"][:300]
 
 
 def test_api_misspelt_gpu_names_closest_as_the_cli(client):
@@ -764,3 +804,24 @@ def test_ansi_escapes_in_scenario_names_never_reach_the_terminal(tmp_path):
     assert code == 0, out
     assert "red" in out and "chat" in out and "pwned" not in out
     assert not any(c in out for c in "\x1b\x07\x9b"), repr(out[:300])
+
+
+def test_risk_reports_every_chunk_to_its_progress_callback():
+    """Issue 16: progress at the level of Monte Carlo samples (the web job's samples done)."""
+    from gpuplan.money.montecarlo import SAMPLE_PROGRESS, chunk_samples, risk
+    from gpuplan.money.owning import tco
+
+    base = tco(G, 64)
+    chunk = chunk_samples(base.inputs.construction_months + base.inputs.months)
+    n = 3 * chunk + 5
+    calls: list[tuple[int, int]] = []
+    r = risk(base, n_samples=n, seed=1, progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(chunk, n), (2 * chunk, n), (3 * chunk, n), (n, n)]
+    seen: list[int] = []  # without the argument: the context variable, when set
+    token = SAMPLE_PROGRESS.set(lambda done, total: seen.append(done))
+    try:
+        again = risk(base, n_samples=n, seed=1)
+    finally:
+        SAMPLE_PROGRESS.reset(token)
+    assert seen == [c[0] for c in calls]
+    assert again.npv_usd == r.npv_usd  # reporting changes nothing

@@ -172,3 +172,140 @@ def test_revision_out_of_range_is_not_found(store, revision):
     store.save("plan-a", "x: 1\n")
     with pytest.raises(NotFound, match=f"no revision {revision}; revisions: 1 to 1"):
         store.get("plan-a", revision)
+
+
+# ----------------------------------------------------------------------------------------------
+# Database errors after the store opened (issue 16): corrupt, read-only, locked. One line naming
+# the store and whether it was read or written; exit 2 on the CLI, 503 with Retry-After on the web
+# ----------------------------------------------------------------------------------------------
+
+#: SQLite's page size in the files these tests make [bytes] (SQLite's default since 3.12).
+SQLITE_PAGE_BYTES = 4096
+#: Pages kept intact when corrupting a store: the header page and the scenarios table's root.
+INTACT_PAGES = 3
+
+
+def _saved_store(tmp_path: Path, n: int = 6) -> Path:
+    """A store file with ``n`` saved scenarios, its WAL checkpointed into the file."""
+    import sqlite3
+
+    path = tmp_path / "s.db"
+    with Store(f"sqlite:///{path}") as s:
+        for i in range(n):
+            s.save(f"s{i}", f"name: s{i}\nx: {'y' * 2000}\n")
+    c = sqlite3.connect(path)
+    c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    c.close()
+    return path
+
+
+def _corrupt(path: Path) -> Path:
+    """The store's file with every page after the first ones overwritten: it still opens (the
+    schema is readable) but reading a revision fails with 'database disk image is malformed'."""
+    data = path.read_bytes()
+    keep = SQLITE_PAGE_BYTES * INTACT_PAGES
+    assert len(data) > keep
+    bad = path.with_name("bad.db")
+    bad.write_bytes(data[:keep] + b"\xab" * (len(data) - keep))
+    return bad
+
+
+#: A scenario that validates (a saved scenario is validated before the store is touched).
+VALID = ("name: {0}\nhardware_options: [{{gpu: h100-sxm}}]\nworkloads:\n"
+         "  - {{kind: serve, name: s, model: llama-3.1-8b, rate: 2}}\n")
+
+
+def _cli(args: list[str]) -> tuple[int, str]:
+    from gpuplan.cli.fuzz import invoke
+
+    r = invoke(args)
+    assert r.exception is None or isinstance(r.exception, SystemExit), repr(r.exception)
+    return r.exit_code, r.output
+
+
+def _one_line(out: str) -> str:
+    lines = [ln for ln in out.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("gpuplan: error: "), out[:2000]
+    assert "[SQL:" not in lines[0] and "Traceback" not in out
+    return lines[0]
+
+
+def test_corrupt_store_is_one_line_per_command(tmp_path):
+    bad = _corrupt(_saved_store(tmp_path))
+    before = bad.read_bytes()
+    db = f"sqlite:///{bad}"
+    scen = tmp_path / "new.yaml"
+    scen.write_text(VALID.format("s1"))
+    for args, verb in [(["scenarios", "list"], "read"), (["scenarios", "show", "s1"], "read"),
+                       (["scenarios", "diff", "s1", "1", "1"], "read"),
+                       (["scenarios", "save", str(scen), "--name", "s1"], "write to")]:
+        code, out = _cli([*args, "--db", db])
+        line = _one_line(out)
+        assert code == 2, out
+        assert f"cannot {verb} the store '{db}'" in line and "malformed" in line, line
+    assert bad.read_bytes() == before  # nothing written into a corrupt file
+
+
+def test_read_only_store_refuses_saves_reads_still_work(tmp_path):
+    path = _saved_store(tmp_path, n=1)
+    ro = f"sqlite:///file:{path}?mode=ro&uri=true"  # read-only whoever runs it (even root)
+    code, out = _cli(["scenarios", "list", "--db", ro, "--json"])
+    assert code == 0 and json.loads(out)["scenarios"][0]["name"] == "s0", out
+    scen = tmp_path / "s0.yaml"
+    scen.write_text(VALID.format("s0"))
+    code, out = _cli(["scenarios", "save", str(scen), "--db", ro])
+    line = _one_line(out)
+    assert code == 2 and "cannot write to the store" in line and "readonly" in line, line
+    with Store(f"sqlite:///{path}") as s:
+        assert [h.revision for h in s.history("s0")] == [1]
+
+
+@pytest.fixture
+def short_busy_timeout(monkeypatch):
+    """SQLite's busy timeout cut to 0.2 s so a locked store fails quickly."""
+    import gpuplan.store as store_mod
+
+    monkeypatch.setattr(store_mod, "SQLITE_BUSY_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(store_mod, "SQLITE_BUSY_TIMEOUT_MS", 200)
+
+
+def test_locked_store_is_one_line_then_works_again(tmp_path, short_busy_timeout):
+    import sqlite3
+
+    path = _saved_store(tmp_path, n=1)
+    db = f"sqlite:///{path}"
+    scen = tmp_path / "s0.yaml"
+    scen.write_text(VALID.format("s0"))
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another process in the middle of a long write
+    try:
+        code, out = _cli(["scenarios", "save", str(scen), "--db", db])
+        line = _one_line(out)
+        assert code == 2 and "cannot write to the store" in line and "locked" in line, line
+        assert "0.2 s" in line, line
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    code, out = _cli(["scenarios", "save", str(scen), "--db", db])
+    assert code == 0 and "revision 2" in out, out
+
+
+def test_web_answers_503_for_a_failed_store(tmp_path):
+    import warnings
+
+    from gpuplan.web import create_app
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+        from fastapi.testclient import TestClient
+
+    bad = _corrupt(_saved_store(tmp_path))
+    app = create_app(f"sqlite:///{bad}", spec_dir=tmp_path, workers=1)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        for r in (client.get("/api/scenarios"), client.get("/api/scenarios/s1"),
+                  client.post("/api/scenarios", json={"name": "s1", "yaml": VALID.format("s1")})):
+            assert r.status_code == 503, r.text[:300]
+            assert "malformed" in r.json()["detail"] and "\n" not in r.json()["detail"]
+            assert r.headers["retry-after"].isdigit()
+        spec = client.get("/api/openapi.json").json()
+        assert "503" in spec["paths"]["/api/scenarios"]["get"]["responses"]

@@ -19,15 +19,16 @@ from __future__ import annotations
 import builtins
 import datetime as _dt
 import difflib
+import functools
 import getpass
 import json
 import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from sqlalchemy import (
     Column,
@@ -72,6 +73,8 @@ SAVE_RETRIES = 5
 #: Largest revision number a database integer holds (SQLite and most SQL: signed 64-bit).
 MAX_REVISION = 2**63 - 1
 _WRITE_OPTION = "gpuplan_write"
+P = ParamSpec("P")
+R = TypeVar("R")
 
 metadata = MetaData()
 scenarios = Table(
@@ -125,6 +128,37 @@ class Revision:
 
 class NotFound(UserError):
     """No such scenario or revision (the web app answers 404)."""
+
+
+class StoreUnavailable(UserError):
+    """The database failed after it opened: corrupt, read-only, locked past the busy timeout,
+    full (the CLI exits 2 with one line, the web app answers 503)."""
+
+
+#: Read and write operations, as the message of a failed one names them.
+_ACTIONS = {"save": "write to", "delete": "write to"}
+
+
+def _db_errors(method: Callable[P, R]) -> Callable[P, R]:
+    """Turn a database error raised by a :class:`Store` method into one-line
+    :class:`StoreUnavailable` (``cannot read the store 'URL': database disk image is
+    malformed``) instead of SQLAlchemy's multi-line text with the SQL statement."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except SQLAlchemyError as e:
+            store = args[0]
+            action = _ACTIONS.get(method.__name__, "read")
+            orig = getattr(e, "orig", None) or e
+            detail = " ".join(str(orig).split()) or type(orig).__name__
+            if "locked" in detail:
+                detail += f" (another writer held it for over {SQLITE_BUSY_TIMEOUT_S:g} s)"
+            url = store._safe_url() if isinstance(store, Store) else "?"
+            raise StoreUnavailable(f"cannot {action} the store {url!r}: {detail}") from None
+
+    return wrapper
 
 
 def default_url() -> str:
@@ -246,6 +280,7 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @_db_errors
     def pragma(self, name: str) -> Any:
         """A SQLite PRAGMA's value (``journal_mode``, ``synchronous``); None on other databases."""
         if not self.is_sqlite or not re.fullmatch(r"[a-z_]+", name):
@@ -254,6 +289,7 @@ class Store:
             return c.exec_driver_sql(f"PRAGMA {name}").scalar()
 
     # -- writing -------------------------------------------------------------------------------
+    @_db_errors
     def save(self, name: str, yaml_text: str,
              result_json: str | Mapping[str, Any] | BaseModel | None = None,
              author: str | None = None, comment: str | None = None) -> int:
@@ -313,6 +349,7 @@ class Store:
                 yaml_text=yaml_text, result_json=result_json, comment=comment, diff=diff))
         return number
 
+    @_db_errors
     def delete(self, name: str) -> int:
         """Delete a scenario and all its revisions; returns how many revisions were deleted."""
         with self._write() as c:
@@ -330,6 +367,7 @@ class Store:
             raise NotFound(str(err).replace(" (see `gpuplan catalog`)", ""))
         return int(sid)
 
+    @_db_errors
     def list(self) -> list[dict[str, Any]]:
         """Every saved scenario: name, created_at, updated_at, revisions, latest author."""
         latest = (select(revisions.c.scenario_id, func.max(revisions.c.number).label("latest"),
@@ -358,11 +396,13 @@ class Store:
                         comment=r["comment"] or "", yaml_text=r["yaml_text"],
                         result_json=r["result_json"], diff=r["diff"] or "")
 
+    @_db_errors
     def history(self, name: str) -> builtins.list[Revision]:
         """Every revision of ``name``, oldest first."""
         with self.engine.connect() as c:
             return [self._revision(name, r) for r in self._rows(c, name)]
 
+    @_db_errors
     def get(self, name: str, revision: int | None = None) -> Revision:
         """A revision of ``name`` by number (default: the latest)."""
         with self.engine.connect() as c:

@@ -4,12 +4,41 @@ sources."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from gpuplan.cli.common import CatalogOpt, JsonOpt, emit_json, handle_errors, load_overlaid_catalog
 
+if TYPE_CHECKING:
+    from gpuplan.catalog import Catalog
+
 catalog_app = typer.Typer(help="What the catalog knows, with sources.", no_args_is_help=True)
+
+#: The catalog listings ``gpuplan catalog KIND --json`` and the web's ``/api/catalog/KIND`` share.
+CATALOG_KINDS = ("gpus", "systems", "models", "clouds", "regions")
+
+
+def catalog_json(cat: Catalog, kind: str) -> dict[str, Any]:
+    """The JSON of ``gpuplan catalog KIND --json`` (and of ``/api/catalog/KIND``): one key, the
+    section's name, holding its entries with their sources.
+
+    Parameters
+    ----------
+    cat : Catalog
+        The catalog (with any overlays) [—].
+    kind : str
+        One of :data:`CATALOG_KINDS` [—].
+    """
+    if kind == "gpus":
+        return {"accelerators": [a.model_dump() for a in cat.accelerators.values()]}
+    if kind == "systems":
+        return {"systems": [s.model_dump() for s in cat.systems.values()]}
+    if kind == "models":
+        from gpuplan.report.model_summary import model_rows
+
+        return {"models": model_rows(cat)}
+    return {kind: [x.model_dump() for x in cat.section(kind).values()]}
 
 
 @catalog_app.command("gpus")
@@ -18,7 +47,7 @@ def catalog_gpus(as_json: JsonOpt = False, catalog: CatalogOpt = None) -> None:
     """Accelerators: memory, bandwidth, dense peaks, power, price — each with source and date."""
     cat = load_overlaid_catalog(catalog)
     if as_json:
-        emit_json({"accelerators": [a.model_dump() for a in cat.accelerators.values()]})
+        emit_json(catalog_json(cat, "gpus"))
         return
     from gpuplan.report.catalog_tables import accelerators_table
 
@@ -31,7 +60,7 @@ def catalog_systems(as_json: JsonOpt = False, catalog: CatalogOpt = None) -> Non
     """Systems (servers, racks): accelerators per node, power, NICs, price."""
     cat = load_overlaid_catalog(catalog)
     if as_json:
-        emit_json({"systems": [s.model_dump() for s in cat.systems.values()]})
+        emit_json(catalog_json(cat, "systems"))
         return
     from gpuplan.report.catalog_tables import systems_table
 
@@ -73,14 +102,13 @@ def catalog_prices(as_json: JsonOpt = False, catalog: CatalogOpt = None) -> None
 
 
 def _section_listing(section: str, as_json: bool, catalog: list[Path] | None) -> None:
-    cat = load_overlaid_catalog(catalog)
-    entries = [e.model_dump() for e in cat.section(section).values()]
+    entries = catalog_json(load_overlaid_catalog(catalog), section)
     if as_json:
-        emit_json({section: entries})
+        emit_json(entries)
         return
     from gpuplan.report.catalog_tables import section_table
 
-    section_table(section, entries)
+    section_table(section, entries[section])
 
 
 @catalog_app.command("models")
@@ -90,10 +118,10 @@ def catalog_models(as_json: JsonOpt = False, catalog: CatalogOpt = None) -> None
     from gpuplan.report.model_summary import model_rows
 
     cat = load_overlaid_catalog(catalog)
-    rows = model_rows(cat)
     if as_json:
-        emit_json({"models": rows})
+        emit_json(catalog_json(cat, "models"))
         return
+    rows = model_rows(cat)
     from gpuplan.report.catalog_tables import models_table
 
     models_table(rows)

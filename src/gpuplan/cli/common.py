@@ -144,11 +144,12 @@ def load_overlaid_catalog(paths: list[Path] | None) -> Catalog:
 
 
 def check_scenario_names(sc: Scenario, cat: Catalog, path: Path) -> None:
-    """Refuse a scenario naming an unknown GPU or model, with the closest names (as the web).
+    """Refuse a scenario naming an unknown GPU, system, region or model, with the closest names
+    (as the web).
 
-    Without this a misspelt GPU only left its option out of the plan, with a note, and the
-    command succeeded. Accelerator YAML files and model ``config.json`` paths are accepted, as
-    everywhere on the command line.
+    Without this a misspelt GPU or system only left its option out of the plan, with a note,
+    and the command succeeded. Accelerator YAML files and model ``config.json`` paths are
+    accepted, as everywhere on the command line.
 
     Raises
     ------
@@ -157,11 +158,20 @@ def check_scenario_names(sc: Scenario, cat: Catalog, path: Path) -> None:
     """
     from gpuplan.errors import UserError
 
+    try:
+        cat.entry("regions", sc.region)
+    except UserError as e:
+        raise UserError(f"{path}: region: {e}") from None
     for i, o in enumerate(sc.hardware_options):
         try:
             cat.accelerator(o.gpu)
         except UserError as e:
             raise UserError(f"{path}: hardware_options[{i}].gpu: {e}") from None
+        if o.system is not None:
+            try:
+                cat.system(o.system)
+            except UserError as e:
+                raise UserError(f"{path}: hardware_options[{i}].system: {e}") from None
     for i, w in enumerate(sc.workloads):
         model = getattr(w, "model", None)
         if model is None:

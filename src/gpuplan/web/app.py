@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 MAX_PORT = 65535
 #: How long browsers may cache plotly.js [s].
 STATIC_MAX_AGE_S = 86400
+#: HTTP status of a failed scenario store (RFC 9110 §15.6.4, Service Unavailable).
+STORE_UNAVAILABLE = 503
 _MEDIA_TYPES = {".js": "text/javascript", ".css": "text/css", ".yaml": "text/plain; charset=utf-8"}
 
 
@@ -82,7 +84,7 @@ def json_safe(obj: Any) -> Any:
 def _add_error_handlers(app: FastAPI) -> None:
     from fastapi.exceptions import RequestValidationError
 
-    from gpuplan.store import NotFound
+    from gpuplan.store import SQLITE_BUSY_TIMEOUT_S, NotFound, StoreUnavailable
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -91,6 +93,12 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(NotFound)
     async def _not_found(request: Request, exc: NotFound) -> JSONResponse:
         return JSONResponse(json_safe({"detail": str(exc)}), status_code=404)
+
+    @app.exception_handler(StoreUnavailable)
+    async def _store_down(request: Request, exc: StoreUnavailable) -> JSONResponse:
+        # Retry after SQLite's busy timeout: a locked database is free again by then.
+        return JSONResponse(json_safe({"detail": str(exc)}), status_code=STORE_UNAVAILABLE,
+                            headers={"retry-after": str(round(SQLITE_BUSY_TIMEOUT_S))})
 
     @app.exception_handler(UserError)
     async def _user_error(request: Request, exc: UserError) -> JSONResponse:
@@ -199,6 +207,10 @@ def _declare_refusals(path: str, op: dict[str, Any], responses: dict[str, Any]) 
     if "{name}" in path or "/compare" in path:
         responses.setdefault("404", {"description": "No such saved scenario or revision",
                                      "content": _ERROR_CONTENT})
+    if path.startswith("/api/scenarios") or "/compare" in path:
+        responses.setdefault(str(STORE_UNAVAILABLE), {
+            "description": "The scenario store failed (corrupt, read-only or locked database; "
+                           "Retry-After)", "content": _ERROR_CONTENT})
 
 
 def _declare_user_error_422(app: FastAPI) -> None:

@@ -117,18 +117,26 @@ class Job:
     stages_done: int = 0
     stage: str = ""
     samples_per_stage: int = 0
+    samples_in_stage: int = 0
     waiters: int = 1
     cancel_requested: bool = False
     future: Future[Any] = field(default_factory=Future)
 
     def progress(self) -> dict[str, Any]:
-        """What the page shows: state, options done of all, Monte Carlo samples, seconds."""
+        """What the page shows: state, options done of all, Monte Carlo samples, seconds.
+
+        Samples done count every chunk the Monte Carlo of the current option has finished
+        (:data:`gpuplan.money.montecarlo.SAMPLE_PROGRESS`), not only whole options.
+        """
         now = time.monotonic()
         total = self.stages_total
+        samples_total = None if total is None else total * self.samples_per_stage
+        done = (self.stages_done * self.samples_per_stage
+                + min(self.samples_in_stage, self.samples_per_stage))
         return {"job": self.id, "state": self.state, "stage": self.stage,
                 "stages_done": self.stages_done, "stages_total": total,
-                "samples_done": self.stages_done * self.samples_per_stage,
-                "samples_total": None if total is None else total * self.samples_per_stage,
+                "samples_done": done if samples_total is None else min(done, samples_total),
+                "samples_total": samples_total,
                 "elapsed_s": round((self.finished_s or now) - self.created_s, 3),
                 "running_s": None if self.started_s is None
                 else round((self.finished_s or now) - self.started_s, 3)}
@@ -140,7 +148,8 @@ def worker_main(conn: Connection, compute: Callable[..., Any], args: tuple[Any, 
 
     ``warm(*args)`` runs first (imports, catalog), so the first plan is as fast as the next.
     Messages to the server: ``("ready",)`` once; per job ``("start", id, options, samples)``
-    after the scenario parsed, ``("stage", id, label)`` before each hardware option, then
+    after the scenario parsed, ``("stage", id, label)`` before each hardware option,
+    ``("samples", id, done, n)`` after each chunk of its Monte Carlo, then
     ``("done", id, outcome)``, ``("user_error", id, (message, field))`` or
     ``("error", id, text)``.
     """
@@ -475,9 +484,13 @@ class PlanPool:
         elif kind == "stage":
             job.stages_done += job.stage != ""  # the previous option is done
             job.stage = str(msg[2])
+            job.samples_in_stage = 0
+        elif kind == "samples":  # a chunk of the current option's Monte Carlo is done
+            job.samples_in_stage = int(msg[2])
         elif kind == "done":
             job.stages_done = job.stages_total or job.stages_done
             job.stage = ""
+            job.samples_in_stage = 0
             self._finish(job, "done", result=msg[2])
             return True
         elif kind == "user_error":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import threading
 from collections.abc import Awaitable, Callable, Sequence
@@ -20,6 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from gpuplan.catalog import Catalog, load_catalog
+from gpuplan.cli.catalog_cmds import CATALOG_KINDS as CATALOG_KINDS  # the CLI's, re-exported:
+from gpuplan.cli.catalog_cmds import catalog_json as catalog_json  # one catalog JSON builder
 from gpuplan.errors import UserError, unknown_name
 from gpuplan.web.jobs import DEFAULT_TIME_LIMIT_S, PlanCancelled, PlanPool, PlanTimeLimit
 
@@ -27,13 +30,11 @@ if TYPE_CHECKING:
     from gpuplan.pipeline.planner import PlanResult
     from gpuplan.pipeline.scenario import Scenario
     from gpuplan.store import Revision, Store
-
 STATIC_DIR = Path(__file__).parent / "static"
 #: The editor's starting scenario: the repository's example in a source checkout, else the copy
 #: shipped with the package.
 _REPO_EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "enterprise-70b.yaml"
 EXAMPLE_SCENARIO = _REPO_EXAMPLE if _REPO_EXAMPLE.is_file() else STATIC_DIR / "enterprise-70b.yaml"
-CATALOG_KINDS = ("gpus", "systems", "models", "clouds", "regions")
 #: Monte Carlo draws of the warm-up plan a worker process runs when it starts (the least a
 #: scenario accepts) [1].
 WARM_UP_SAMPLES = 100
@@ -88,16 +89,29 @@ class NameChecks:
         return spec
 
     def check_scenario(self, sc: Scenario) -> None:
-        """Every accelerator, model and spec the scenario names must pass the checks above."""
-        for o in sc.hardware_options:
-            self.check_gpu(o.gpu)
-        for w in sc.workloads:
+        """Every accelerator, system, region, model and spec the scenario names must pass the
+        checks above; the message names the field as the CLI does (``hardware_options[1].gpu:
+        unknown GPU 'b2OO'; closest: b200, ...``), where the pipeline would only have left the
+        option out with a note."""
+        checks: list[tuple[str, Callable[[], object]]] = [
+            ("region", lambda: self.catalog.entry("regions", sc.region))]
+        for i, o in enumerate(sc.hardware_options):
+            checks.append((f"hardware_options[{i}].gpu", functools.partial(self.check_gpu, o.gpu)))
+            if o.system is not None:
+                checks.append((f"hardware_options[{i}].system",
+                               functools.partial(self.catalog.system, o.system)))
+        for i, w in enumerate(sc.workloads):
             model = getattr(w, "model", None)
             if model is not None:
-                self.check_model(model)
+                checks.append((f"workloads[{i}].model", functools.partial(self.check_model, model)))
             spec = getattr(w, "spec", None)
             if spec is not None:
-                self.check_spec(spec)
+                checks.append((f"workloads[{i}].spec", functools.partial(self.check_spec, spec)))
+        for where, check in checks:
+            try:
+                check()
+            except UserError as err:
+                raise web_only(UserError(f"{where}: {err}")) from None
 
 
 @dataclass(frozen=True)
@@ -147,17 +161,26 @@ def compute_outcome(text: str, catalog: Catalog, spec_dir: Path, *,
     """Validate, check and plan scenario text (what a worker process runs).
 
     ``report("start", options, samples)`` follows the parse, ``report("stage", label)`` comes
-    before each hardware option (the pipeline's ``progress`` callback).
+    before each hardware option (the pipeline's ``progress`` callback) and
+    ``report("samples", done, n)`` after each chunk of that option's Monte Carlo
+    (:data:`~gpuplan.money.montecarlo.SAMPLE_PROGRESS`, set for this plan only).
     """
+    from gpuplan.money.montecarlo import SAMPLE_PROGRESS
     from gpuplan.pipeline.planner import plan
     from gpuplan.pipeline.scenario import parse_scenario
 
     sc = parse_scenario(text, "scenario")
     NameChecks(catalog, spec_dir).check_scenario(sc)
-    if report is not None:
+    if report is None:
+        res = plan(sc, catalog=catalog, base_dir=spec_dir)
+    else:
         report("start", len(sc.hardware_options), sc.risk.samples)
-    progress = None if report is None else (lambda label: report("stage", label))
-    res = plan(sc, catalog=catalog, base_dir=spec_dir, progress=progress)
+        token = SAMPLE_PROGRESS.set(lambda done, n: report("samples", done, n))
+        try:
+            res = plan(sc, catalog=catalog, base_dir=spec_dir,
+                       progress=lambda label: report("stage", label))
+        finally:
+            SAMPLE_PROGRESS.reset(token)
     dumped = res.model_dump()
     return PlanOutcome(sc, res, json_bytes(dumped), json_bytes(preview_of(dumped)))
 
@@ -285,19 +308,6 @@ class WebState(NameChecks):
             except (KeyError, TypeError, IndexError, AttributeError):
                 pass
         return self.plan_text(rev.yaml_text)[1].model_dump()
-
-
-def catalog_json(cat: Catalog, kind: str) -> dict[str, Any]:
-    """``gpuplan catalog KIND --json`` of ``cat`` (``kind`` one of :data:`CATALOG_KINDS`)."""
-    if kind == "gpus":
-        return {"accelerators": [a.model_dump() for a in cat.accelerators.values()]}
-    if kind == "systems":
-        return {"systems": [s.model_dump() for s in cat.systems.values()]}
-    if kind == "models":
-        from gpuplan.report.model_summary import model_rows
-
-        return {"models": model_rows(cat)}
-    return {kind: [x.model_dump() for x in cat.section(kind).values()]}
 
 
 def scenario_view(state: WebState, name: str, revision: int | None = None) -> dict[str, Any]:

@@ -92,10 +92,13 @@
   // -- the plan job ----------------------------------------------------------------------
   function showProgress(p) {
     var total = p.stages_total;
-    if (total) { progressEl.max = total; progressEl.value = p.stages_done; }
+    // the bar moves with every chunk of Monte Carlo samples, not only per hardware option
+    if (p.samples_total) { progressEl.max = p.samples_total; progressEl.value = p.samples_done; }
+    else if (total) { progressEl.max = total; progressEl.value = p.stages_done; }
     else { progressEl.removeAttribute('value'); }
     body.dataset.stagesDone = String(p.stages_done);
     body.dataset.stagesTotal = String(total || 0);
+    body.dataset.samplesDone = String(p.samples_done || 0);
     if (p.state !== 'queued' && p.state !== 'running') { return; }
     var parts = [p.state === 'queued' ? 'waiting for a free worker' : 'computing'];
     if (total) {
