@@ -141,7 +141,11 @@ def test_irr_equals_numpy_financial_for_conventional_flows(outlay, flows):
     ours = irr(values)
     # Both are roots found by different methods; where dNPV/dr is tiny (one large outlay, tiny
     # flows) the root is ill-conditioned and the two agree to ~1e-9 relative, not to rounding.
-    assert ours == pytest.approx(oracle, rel=1e-7, abs=1e-12)
+    # Near a zero rate (flows summing to about the outlay) numpy-financial's root is the less
+    # accurate one (e.g. -1380267, 3, 6, 1380275, 2: NPV -4.3e-6 at its 4.5884753e-06, -6.9e-10
+    # at ours), so a disagreement is accepted only where ours zeroes the NPV better.
+    assert ours == pytest.approx(oracle, rel=1e-7, abs=1e-12) or \
+        abs(float(npv(ours, values))) <= abs(float(npv(oracle, values)))
     # and the rate zeroes the NPV (an oracle-free check)
     assert abs(float(npv(ours, values))) <= 1e-7 * sum(abs(v) for v in values)
 
@@ -801,8 +805,13 @@ def test_default_priors_are_centred_on_the_base_case(cat):
     base = {"gpu_price_multiplier": 1.0, "cloud_price_multiplier": 1.0,
             "energy_price_multiplier": 1.0, "interest_rate_shift": 0.0,
             "cloud_price_change_per_year": -0.1, "utilisation": 0.85,
-            "useful_life_years": inp.useful_life_years, "failure_rate_per_year": 0.02}
+            "useful_life_years": inp.useful_life_years, "failure_rate_per_year": 0.02,
+            "demand_multiplier": 1.0}
     d = default_distributions(inp)
+    # a cash purchase has no loan to refinance: that input is fixed at 0; with a loan it is
+    # one-sided by design (test_money_risk_demand.py)
+    assert d.pop("refinancing_rate_shift").model_dump(exclude_none=True) == {"kind": "fixed",
+                                                                              "value": 0.0}
     assert set(d) == set(base)
     for k, v in base.items():
         # triangular mean (low + mode + high) / 3 equals the mode: the prior leans neither way
@@ -941,3 +950,28 @@ def test_breakeven_rent_decline_zeroes_the_npv(cat):
     assert float(at.npv_usd[0]) == pytest.approx(0.0, abs=1e-4 * r.own["npv_cost_usd"])
     # owning wins at the baseline path exactly when the baseline's rent falls slower than g
     assert (r.npv_usd > 0) == (g < -0.1)
+
+
+def test_it_is_paid_at_delivery_and_the_facility_over_construction(cat):
+    # The fleet arrives when the hall is energised: facility capex evenly over the C
+    # construction months, IT capex (servers, network, storage, spares) at month C - 1; the
+    # loan draws follow the same spend, so interest during construction accrues on each draw.
+    C = 4
+    r = tco("h100-sxm", 128, cluster=_cluster(), catalog=cat, construction_months=C, years=5,
+            facility="build")
+    cap = r.inputs.capex_usd
+    facility = cap["facility"]
+    it = sum(v for k, v in cap.items() if k not in ("facility", "total"))
+    assert facility > 0 and it > 0
+    own = simulate(r.inputs.model_copy(update={"loan": None})).require_detail().own_usd[0]
+    np.testing.assert_allclose(own[:C - 1], -facility / C, rtol=1e-12)
+    assert own[C - 1] == pytest.approx(-facility / C - it, rel=1e-12)
+    # interest during construction on those draws, at the loan's monthly rate
+    rl = tco("h100-sxm", 128, cluster=_cluster(), catalog=cat, construction_months=C, years=5,
+             facility="build", loan=LoanTerms(share_of_capex=1.0))
+    lo = rl.loan
+    assert lo is not None
+    g = 1 + (rl.inputs.loan_base_rate + rl.inputs.loan_margin) / 12
+    expect = (facility / C * sum(g ** (C - t) for t in range(C)) + it * g) \
+        * lo.amount_usd / (facility + it)
+    assert lo.principal_at_start_usd == pytest.approx(expect, rel=1e-9)

@@ -262,9 +262,11 @@ def _read_csv(p: Path) -> list[dict]:
 def test_csv_contents(cash, tmp_path):
     files = write_csv(cash, tmp_path / "out")
     names = sorted(p.name for p in files)
-    assert names == sorted(["summary.csv", "cash_flows_1_h100-sxm-dgx-h100.csv",
-                            "bom_1_h100-sxm-dgx-h100.csv", "cash_flows_2_h200-hgx-h200.csv",
-                            "bom_2_h200-hgx-h200.csv"])
+    # one pair per option: the two hardware options, then the hybrid variant the planner adds
+    assert names == sorted(["summary.csv"] + [f"{k}_{i}_{slug(o.label)}.csv" for i, o in
+                                              enumerate(cash.options, start=1)
+                                              for k in ("cash_flows", "bom", "profile")])
+    assert {"cash_flows_1_h100-sxm-dgx-h100.csv", "cash_flows_2_h200-hgx-h200.csv"} <= set(names)
     summary = _read_csv(tmp_path / "out" / "summary.csv")
     assert [r["option"] for r in summary] == [o.label for o in cash.options]
     assert float(summary[0]["npv_usd"]) == pytest.approx(cash.options[0].npv_usd)
@@ -274,6 +276,14 @@ def test_csv_contents(cash, tmp_path):
         assert len(cf) == len(o.tco.cash_flows.month)
         assert sum(float(r["own_usd"]) for r in cf) == pytest.approx(
             sum(o.tco.cash_flows.own_usd))
+        prof = _read_csv(tmp_path / "out" / f"profile_{tag}.csv")
+        assert len(prof) == o.demand.profile.months
+        # the owned fleet never serves more than it holds, and the split adds up to the demand
+        for row in prof:
+            assert float(row["owned_gpu_hours"]) + float(row["backfill_gpu_hours"]) <= \
+                o.monthly.owned_capacity_gpu_hours * (1 + 1e-9)
+            assert float(row["owned_gpu_hours"]) + float(row["overflow_gpu_hours"]) == \
+                pytest.approx(float(row["demand_gpu_hours"]), rel=1e-9)
         bom = _read_csv(tmp_path / "out" / f"bom_{tag}.csv")
         assert sum(float(r["total_usd"]) for r in bom) == pytest.approx(
             sum(line.total_usd for line in o.tco.bom))

@@ -11,6 +11,10 @@ import numpy as np
 from gpuplan.money.cashflows import simulate
 from gpuplan.money.types import TcoInputs
 
+#: Least share of the rent side's bill that owning must avoid for a break-even rent to be
+#: reported [fraction] (below it the price would be an artefact of a near-zero slope).
+BREAKEVEN_MIN_SLOPE_SHARE = 0.01
+
 
 def breakeven_rent_usd_per_gpu_hour(inp: TcoInputs, own_pv_usd: float) -> float | None:
     """First-month rental price at which renting costs what owning costs [USD per GPU-hour].
@@ -25,19 +29,28 @@ def breakeven_rent_usd_per_gpu_hour(inp: TcoInputs, own_pv_usd: float) -> float 
     Returns
     -------
     float or None
-        :math:`p^* = p_0 (C_{own} - E) / (R - E)`; None when renting costs nothing but egress.
+        :math:`p^* = p_0 (O_0 - E) / ((R - E) - (O_1 - O_0))`; None when the two sides do
+        not move apart with the price, or barely: when the owner rents back all but
+        :data:`BREAKEVEN_MIN_SLOPE_SHARE` of the rent side's bill (a hybrid whose owned part
+        serves almost nothing has no meaningful break-even price).
 
     Notes
     -----
-    The rent bill is linear in the price: its PV is :math:`E + m (R - E)` at price
-    :math:`m p_0`, with :math:`E` the PV of egress alone (:math:`m = 0`) and :math:`R` the PV at
-    the baseline price (:math:`m = 1`).
+    Both bills are linear in the price factor :math:`m` on every rented tier: renting costs
+    :math:`E + m (R - E)` (:math:`E` the PV of egress alone at :math:`m = 0`, :math:`R` the PV
+    at :math:`m = 1`) and owning :math:`O_0 + m (O_1 - O_0)`, where :math:`O_1 - O_0` is what
+    the owner rents beyond the fleet (the hybrid's burst; 0 otherwise, and then
+    :math:`O_0` = ``own_pv_usd``).
     """
     s = simulate(inp, detail=False, cloud_price_multiplier=np.array([0.0, 1.0]))
     egress_pv, rent_pv = float(-s.rent_npv_usd[0]), float(-s.rent_npv_usd[1])
-    if rent_pv <= egress_pv:
+    own0, own1 = float(-s.own_npv_usd[0]), float(-s.own_npv_usd[1])
+    if not inp.own_rent_tiers:
+        own0 = own1 = own_pv_usd
+    slope = (rent_pv - egress_pv) - (own1 - own0)
+    if slope <= BREAKEVEN_MIN_SLOPE_SHARE * (rent_pv - egress_pv):
         return None
-    return inp.rent_usd_per_gpu_hour * (own_pv_usd - egress_pv) / (rent_pv - egress_pv)
+    return inp.rent_usd_per_gpu_hour * (own0 - egress_pv) / slope
 
 
 #: Yearly rent price changes searched for the break-even decline [fraction/year], coarse grid

@@ -6,7 +6,7 @@ input may be an array of samples, and the months are the last axis.
 
 Timeline (month t = 0 ... C + M; C construction months, M = 12 x years of operation)::
 
-    own_t  = - capex spent_t (t < C, or all at t = 0)            # cash purchase or equity part
+    own_t  = - capex spent_t (facility evenly over t < C, IT at t = C - 1; all at t = 0 when C = 0)
              - hardware replacement at each end of useful life     # price x (1 + g_hw)^(years)
              - opex_year / 12                      (t >= C + 1)     # energy, maintenance, staff ...
              + loan draws_t - fees - debt service_t                 # when a loan is given,
@@ -46,15 +46,17 @@ from gpuplan.errors import UserError
 from gpuplan.money import opex as ox
 from gpuplan.money.capex import HARDWARE_KEYS
 from gpuplan.money.cloud import rent_cost_per_month, rent_price_path
-from gpuplan.money.finance import (
-    LoanSchedule,
-    annual_to_monthly,
-    discount_factors,
-    irr,
-    loan_schedule,
+from gpuplan.money.debt import (
+    LoanFlows,
+    add_loan,
+    loan_discount_factors,
+    loan_flows,
+    spend_profile,
 )
+from gpuplan.money.finance import annual_to_monthly, discount_factors, irr
+from gpuplan.money.rentmix import tier_bill
 from gpuplan.money.tax import tax_saved
-from gpuplan.money.types import TcoInputs
+from gpuplan.money.types import BilledTier, TcoInputs
 from gpuplan.units import MONTHS_PER_YEAR
 
 #: Inputs :func:`simulate` may sample, and what each does.
@@ -69,36 +71,13 @@ SIMULATION_INPUTS = {
     "failure_rate_per_year": "replaces failure_rate_per_year [fraction/year]",
     "hardware_price_change_per_year": "replaces hardware_price_change_per_year [fraction/year]",
     "discount_rate": "replaces discount_rate [fraction/year]",
+    "demand_multiplier": "factor on the demand GPU-hours rented on demand, both sides",
+    "refinancing_rate_shift": "added to the loan rate after its base term [fraction/year]",
 }
 #: Capex parts whose price scales with ``gpu_price_multiplier``.
 GPU_PRICED_KEYS = ("compute", "spares")
 #: Base of "orders of magnitude" (market value decays 10^(-k t)).
 _DECADE = 10.0
-
-
-@dataclass(frozen=True)
-class LoanFlows:
-    """Draws, fees and repayment schedule of the loan; arrays (n,) unless noted [USD]."""
-
-    amount_usd: np.ndarray
-    rate_per_year: np.ndarray
-    principal_at_start_usd: np.ndarray
-    upfront_fee_usd: np.ndarray
-    extension_fee_usd: np.ndarray
-    #: Month the extension fee is paid (-1: none within the horizon).
-    extension_month: int
-    balance_at_horizon_usd: np.ndarray
-    interest_in_horizon_usd: np.ndarray
-    #: Payments within the horizon, (n, k), at :attr:`payment_months_in_horizon` (k,).
-    payments_in_horizon_usd: np.ndarray
-    payment_months_in_horizon: np.ndarray
-    #: Interest part of each payment within the horizon, (n, k) [USD].
-    interest_payments_in_horizon_usd: np.ndarray
-    #: Corporate tax rate the interest is deducted at [fraction].
-    tax_rate: float
-    #: The full schedule, arrays (n, periods), paid at :attr:`payment_months` (periods,).
-    schedule: LoanSchedule
-    payment_months: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -157,6 +136,8 @@ class _Draws:
     interest_rate_shift: np.ndarray
     #: The discount rate with the interest-rate shift added [fraction/year].
     discount_rate: np.ndarray
+    demand_multiplier: np.ndarray
+    refinancing_rate_shift: np.ndarray
 
 
 def _col(x: npt.ArrayLike, n: int) -> np.ndarray:
@@ -193,7 +174,9 @@ def _draws(inp: TcoInputs, over: Mapping[str, npt.ArrayLike]) -> _Draws:
         rent_price_change_per_year=g_rent,
         failure_rate_per_year=_col(over.get("failure_rate_per_year", inp.failure_rate_per_year), n),
         interest_rate_shift=shift,
-        discount_rate=_col(over.get("discount_rate", inp.discount_rate), n) + shift)
+        discount_rate=_col(over.get("discount_rate", inp.discount_rate), n) + shift,
+        demand_multiplier=_col(over.get("demand_multiplier", 1.0), n),
+        refinancing_rate_shift=_col(over.get("refinancing_rate_shift", 0.0), n))
 
 
 def _monthly_discount_factors(discount_rate: np.ndarray, last_month: int) -> np.ndarray:
@@ -202,16 +185,6 @@ def _monthly_discount_factors(discount_rate: np.ndarray, last_month: int) -> np.
     rm = annual_to_monthly(discount_rate)
     rate = rm[:1] if np.all(rm == rm[0, 0]) else rm
     return discount_factors(rate, np.arange(last_month + 1, dtype=float)[None, :])
-
-
-def _spend_profile(construction_months: int, last_month: int) -> np.ndarray:
-    """Share of the initial capex spent in each month, (1, T + 1) [fraction]."""
-    profile = np.zeros((1, last_month + 1))
-    if construction_months == 0:
-        profile[0, 0] = 1.0
-    else:
-        profile[0, :construction_months] = 1.0 / construction_months
-    return profile
 
 
 def _replacements(hardware: np.ndarray, life_months: np.ndarray, g_hw: np.ndarray,
@@ -253,9 +226,11 @@ def _opex_per_year(inp: TcoInputs, d: _Draws, compute: np.ndarray, hardware: np.
                                                             inp.software_usd_per_gpu_year)))
     colo_y = np.full((n, 1), inp.colocation_usd_per_year)
     fail_y = ox.failures_usd_per_year(compute, d.failure_rate_per_year)
-    total = energy_y + maint_y + ins_y + staff_y + soft_y + colo_y + fail_y
+    carbon_y = np.full((n, 1), float(ox.carbon_usd_per_year(
+        inp.energy_wh_per_year, inp.grid_kg_co2_per_kwh, inp.carbon_usd_per_tco2e)))
+    total = energy_y + maint_y + ins_y + staff_y + soft_y + colo_y + fail_y + carbon_y
     parts = {"energy": energy_y, "maintenance": maint_y, "staff": staff_y, "software": soft_y,
-             "insurance": ins_y, "colocation": colo_y, "failures": fail_y}
+             "insurance": ins_y, "colocation": colo_y, "failures": fail_y, "carbon": carbon_y}
     return parts, total
 
 
@@ -290,126 +265,32 @@ def _residual_value(inp: TcoInputs, hardware: np.ndarray, facility: np.ndarray,
     return out
 
 
-def _loan_rate_per_year(inp: TcoInputs) -> float:
-    """Base rate + margin of the loan [fraction/year]."""
-    if inp.loan_base_rate is None or inp.loan_margin is None:
-        raise UserError("loan_base_rate and loan_margin must be given with a loan",
-                        field="loan_base_rate")
-    return inp.loan_base_rate + inp.loan_margin
-
-
-def _loan_flows(inp: TcoInputs, capex0: np.ndarray, shift: np.ndarray) -> LoanFlows:
-    """Draws, interest during construction, fees and the repayment schedule of the loan.
-
-    Draws follow the capex spend; interest during construction accrues monthly and is
-    capitalised; repayments start at the first month of operation.
-    """
-    loan = inp.loan
-    if loan is None:
-        raise ValueError("no loan in these inputs")
-    n = capex0.shape[0]
-    C = inp.construction_months
-    T = C + inp.months
-    asked = np.full(n, loan.amount_usd) if loan.amount_usd else \
-        loan.share_of_capex * capex0[:, 0]
-    amount = np.minimum(asked, capex0[:, 0])             # a loan finances capex, no more
-    rate = _loan_rate_per_year(inp) + shift[:, 0]
-    if C == 0:
-        principal0 = amount
-    else:
-        tt = np.arange(C, dtype=float)
-        grow = ((1.0 + rate[:, None] / MONTHS_PER_YEAR) ** (C - tt[None, :])).sum(axis=1)
-        principal0 = amount / C * grow
-    ppy = loan.payments_per_year
-    step = MONTHS_PER_YEAR // ppy
-    nper = loan.periods
-    sch = loan_schedule(principal0, rate / ppy, nper, loan.amortisation)
-    months = C + step * np.arange(1, nper + 1)
-    inside = months <= T
-    last = int(inside.sum()) - 1
-    if inside.all():
-        balance_t = np.zeros(n)
-    else:
-        balance_t = sch["closing"][:, last] if last >= 0 else principal0
-    ext_fee = np.zeros(n)
-    ext_month = -1
-    if loan.extend and loan.extension_years > 0 and loan.extension_fee > 0:
-        kk = int(round(loan.term_years * ppy))
-        m = C + step * kk
-        if m <= T:
-            ext_fee = loan.extension_fee * sch["closing"][:, kk - 1]
-            ext_month = m
-    return LoanFlows(
-        amount_usd=amount, rate_per_year=rate, principal_at_start_usd=principal0,
-        upfront_fee_usd=loan.upfront_fee * amount, extension_fee_usd=ext_fee,
-        extension_month=ext_month, balance_at_horizon_usd=balance_t,
-        interest_in_horizon_usd=sch["interest"][:, inside].sum(axis=1),
-        payments_in_horizon_usd=sch["payment"][:, inside],
-        interest_payments_in_horizon_usd=sch["interest"][:, inside],
-        tax_rate=inp.corporate_tax_rate,
-        payment_months_in_horizon=months[inside], schedule=sch, payment_months=months)
-
-
-def loan_discount_factors(lo: LoanFlows, payments_per_year: int, last_month: int
-                          ) -> np.ndarray:
-    """Discount factors of months 0 ... ``last_month`` at the loan's own rate, (n, T + 1).
-
-    Notes
-    -----
-    The monthly rate :math:`j = (1 + r/p)^{1/s} - 1` (:math:`r` the nominal annual loan rate,
-    :math:`p` payments a year, :math:`s = 12/p` months a period) compounds to the loan's
-    periodic rate, so the payments of the schedule discount back to the principal exactly.
-    """
-    step = MONTHS_PER_YEAR // payments_per_year
-    j = (1.0 + lo.rate_per_year / payments_per_year) ** (1.0 / step) - 1.0
-    return discount_factors(j[:, None], np.arange(last_month + 1, dtype=float)[None, :])
-
-
-def _add_loan(npv_own: np.ndarray, lo: LoanFlows, profile: np.ndarray, df_loan: np.ndarray,
-              T: int, own: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """``npv_own`` with the financing NPV of the loan added, and that NPV [USD]; adds the
-    loan's cash flows to ``own`` in place when given.
-
-    Notes
-    -----
-    Adjusted present value (Brealey, Myers, Allen ch. 19): the project is valued at the
-    discount rate as if bought in cash; the loan's own flows (draws, fees, debt service, the
-    balance repaid at the horizon) are discounted at the loan's rate, so a loan at its market
-    rate is worth minus its fees.
-    """
-    draws = (lo.amount_usd[:, None] * profile * df_loan).sum(axis=1)
-    fin = draws - lo.upfront_fee_usd
-    pm = lo.payment_months_in_horizon
-    if pm.size:
-        fin = fin - (lo.payments_in_horizon_usd * df_loan[:, pm]).sum(axis=1)
-    fin = fin - lo.balance_at_horizon_usd * df_loan[:, T]
-    if lo.extension_month >= 0:
-        fin = fin - lo.extension_fee_usd * df_loan[:, lo.extension_month]
-    if pm.size and lo.tax_rate > 0:             # interest tax shield, at the loan's rate
-        shield = lo.tax_rate * lo.interest_payments_in_horizon_usd
-        fin = fin + (shield * df_loan[:, pm]).sum(axis=1)
-        if own is not None:
-            own[:, pm] += shield
-    if own is not None:
-        own += lo.amount_usd[:, None] * profile
-        own[:, 0] -= lo.upfront_fee_usd
-        if pm.size:
-            own[:, pm] -= lo.payments_in_horizon_usd
-        own[:, T] -= lo.balance_at_horizon_usd
-        if lo.extension_month >= 0:
-            own[:, lo.extension_month] -= lo.extension_fee_usd
-    return npv_own + fin, fin
-
-
 def _rent(inp: TcoInputs, d: _Draws, df_op: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rental price path and monthly bill, (n, M) each [USD per GPU-hour; USD]."""
     g = d.rent_price_change_per_year
     g_path = g[0, 0] if np.all(g == g[0, 0]) else g[:, 0]
+    if inp.rent_tiers:
+        bill, price = _tiers_bill(inp, d, inp.rent_tiers)
+        bill = np.broadcast_to(bill, (d.n, inp.months)) + \
+            inp.egress_bytes_per_month * inp.egress_usd_per_byte
+        return np.broadcast_to(price, (d.n, inp.months)), bill
     price = np.broadcast_to(rent_price_path(d.rent_usd_per_gpu_hour[:, 0], inp.months, g_path,
                                             inp.rent_term), (d.n, inp.months))
-    bill = rent_cost_per_month(inp.gpus, price, d.utilisation[:, 0], inp.rent_term,
+    bill = rent_cost_per_month(inp.gpus, price,
+                               np.minimum(d.utilisation[:, 0] * d.demand_multiplier[:, 0], 1.0),
+                               inp.rent_term,
                                inp.egress_bytes_per_month, inp.egress_usd_per_byte)
     return price, bill
+
+
+def _tiers_bill(inp: TcoInputs, d: _Draws, tiers: list[BilledTier]
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Bill and blended price of a rent mix, (n, M) [USD; USD per GPU-hour]: the sampled
+    price factor on every tier, the sampled utilisation scaling the on-demand hours."""
+    g = d.rent_price_change_per_year[:, 0]
+    return tier_bill(tiers, inp.months, d.rent_usd_per_gpu_hour[:, 0] / inp.rent_usd_per_gpu_hour,
+                     g if np.any(g != g[0]) else g[:1],
+                     d.utilisation[:, 0] / inp.utilisation * d.demand_multiplier[:, 0])
 
 
 def simulate(inp: TcoInputs, *, detail: bool = True, **over: npt.ArrayLike) -> Simulation:
@@ -462,9 +343,9 @@ def simulate(inp: TcoInputs, *, detail: bool = True, **over: npt.ArrayLike) -> S
     df_op = df[:, C + 1:]
     annuity = df_op.sum(axis=1)                         # sum of d_t over operating months
     capex0 = hardware + facility
-    profile = _spend_profile(C, T)
-    pv_spend = capex0[:, 0] * (profile * df).sum(axis=1)
-    own = -capex0 * profile if detail else None
+    spend = spend_profile(C, T, hardware, facility)
+    pv_spend = capex0[:, 0] * spend.pv_share(df)
+    own = -capex0 * spend.monthly() if detail else None
     pv_rep, rep_total = _replacements(hardware, life_months, g_hw, df, C, M, own)
     opex_parts, opex_y = _opex_per_year(inp, d, compute, hardware, facility)
     pv_opex = opex_y[:, 0] / MONTHS_PER_YEAR * annuity
@@ -482,10 +363,15 @@ def simulate(inp: TcoInputs, *, detail: bool = True, **over: npt.ArrayLike) -> S
     lo = None
     financing_npv = np.zeros(n)
     if inp.loan is not None:
-        lo = _loan_flows(inp, capex0, d.interest_rate_shift)
+        lo = loan_flows(inp, capex0, d.interest_rate_shift, spend, d.refinancing_rate_shift)
         df_loan = loan_discount_factors(lo, inp.loan.payments_per_year, T)
-        npv_own, financing_npv = _add_loan(npv_own, lo, profile, df_loan, T, own)
+        npv_own, financing_npv = add_loan(npv_own, lo, spend, df_loan, T, own)
 
+    if inp.own_rent_tiers:                     # the hybrid: hours rented beyond the fleet
+        burst = np.broadcast_to(_tiers_bill(inp, d, inp.own_rent_tiers)[0], (n, M)) * (1 - tax)
+        npv_own = npv_own - (burst * df_op).sum(axis=1)
+        if own is not None:
+            own[:, C + 1:] -= burst
     price, bill = _rent(inp, d, df_op)
     bill = bill * (1.0 - tax)                  # the rent bill is deducted from taxable profit
     npv_rent = -(bill * df_op).sum(axis=1)

@@ -2,7 +2,9 @@
 
 Each uncertain input gets a distribution (user-set, or the defaults below, centred on the
 base case: each triangular default is symmetric about the baseline, so the mean draw is the
-baseline and the risk run does not lean for or against owning). ``n_samples`` draws run through
+baseline and the risk run does not lean for or against owning; the one exception, sourced, is
+the refinancing of a loan's extension, which can only cost: the agreed margin, or the
+GPU-backed margin if lenders refuse the extension). ``n_samples`` draws run through
 the same vectorised cash-flow model as ``gpuplan tco``
 (:func:`gpuplan.money.cashflows.simulate`) in chunks sized to keep memory bounded (about
 :data:`CHUNK_BUDGET_BYTES` of working arrays plus 32 bytes a sample); a fixed ``seed`` makes the
@@ -28,6 +30,10 @@ utilisation                           absolute    triangular(base -+ h, base), h
 useful_life_years                     absolute    triangular(base -+ h, base), h <= 1.5 years
 interest_rate_shift                   absolute    triangular(-0.015, 0, 0.015)
 failure_rate_per_year                 absolute    triangular(base -+ h, base), h <= 0.03
+demand_multiplier                     multiplier  triangular(1 - x, 1, 1 + x), x = the
+                                                  demand model's validation error
+refinancing_rate_shift                absolute    triangular(0, 0, m_r - m) after the base
+                                                  term (one-sided, see _refinancing)
 ====================================  ==========  =========================================
 
 ``-+ h``: symmetric about the base with half-width ``h``, narrowed where a physical bound
@@ -45,7 +51,8 @@ References
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from typing import Any, Literal
 
 import numpy as np
@@ -64,7 +71,8 @@ SCALES: dict[str, Scale] = {
     "cloud_price_multiplier": "multiplier", "cloud_price_change_per_year": "absolute",
     "energy_price_multiplier": "multiplier", "failure_rate_per_year": "absolute",
     "gpu_price_multiplier": "multiplier", "interest_rate_shift": "absolute",
-    "useful_life_years": "absolute", "utilisation": "absolute"}
+    "useful_life_years": "absolute", "utilisation": "absolute",
+    "demand_multiplier": "multiplier", "refinancing_rate_shift": "absolute"}
 PERCENTILES = (5, 10, 25, 50, 75, 90, 95)
 TORNADO_QUANTILES = (0.10, 0.90)
 MAX_SAMPLES = 10_000_000
@@ -89,6 +97,8 @@ HALF_WIDTH = {"gpu_price_multiplier": 0.15, "cloud_price_multiplier": 0.30,
               "cloud_price_change_per_year": 0.15, "energy_price_multiplier": 0.25,
               "utilisation": 0.15, "useful_life_years": 1.5, "interest_rate_shift": 0.015,
               "failure_rate_per_year": 0.03}
+#: Lowest demand factor drawn [1] (a demand error of 100 % would leave nothing to serve).
+MIN_DEMAND_MULTIPLIER = 1e-3
 #: Shortest useful life a default distribution reaches [years].
 MIN_SAMPLED_LIFE_YEARS = 1.0
 #: Largest seed accepted (numpy's SeedSequence takes any non-negative integer).
@@ -98,7 +108,9 @@ CLIP: dict[str, tuple[float | None, float | None]] = {
     "utilisation": (1e-3, 1.0), "useful_life_years": (0.25, 30.0),
     "failure_rate_per_year": (0.0, 1.0), "cloud_price_change_per_year": (-0.99, 10.0),
     "gpu_price_multiplier": (0.0, None), "cloud_price_multiplier": (1e-6, None),
-    "energy_price_multiplier": (0.0, None), "interest_rate_shift": (-0.5, 1.0)}
+    "energy_price_multiplier": (0.0, None), "interest_rate_shift": (-0.5, 1.0),
+    "demand_multiplier": (MIN_DEMAND_MULTIPLIER, None),
+    "refinancing_rate_shift": (-0.5, 1.0)}
 DistKind = Literal["fixed", "uniform", "triangular", "normal", "lognormal"]
 #: The parameters each kind of distribution needs.
 DIST_PARAMS: dict[str, tuple[str, ...]] = {
@@ -212,7 +224,21 @@ def default_distributions(inp: TcoInputs) -> dict[str, Dist]:
         "interest_rate_shift": _centred(0.0, h["interest_rate_shift"]),
         "failure_rate_per_year": _centred(inp.failure_rate_per_year,
                                           h["failure_rate_per_year"], 0.0, 1.0),
+        "demand_multiplier": _centred(1.0, inp.demand_gpu_hours_error, 0.0),
+        "refinancing_rate_shift": _refinancing(inp),
     }
+
+
+def _refinancing(inp: TcoInputs) -> Dist:
+    """Refinancing risk at the end of the loan's base term: triangular(0, 0, m_r - m), from the
+    agreed extension (mode) to refinancing the balance at ``refinancing_margin`` m_r (one-sided:
+    the extension is the borrower's option at the agreed margin m, lost if lenders refuse)."""
+    ln = inp.loan
+    if ln is None or not ln.extend or ln.extension_years <= 0 or \
+            inp.refinancing_margin is None or inp.loan_margin is None:
+        return Dist(kind="fixed", value=0.0)
+    h = max(inp.refinancing_margin - inp.loan_margin, 0.0)
+    return Dist(kind="triangular", low=0.0, mode=0.0, high=h)
 
 
 def rank_correlate(x: np.ndarray, y: np.ndarray, rho: float, rng: np.random.Generator
@@ -285,8 +311,15 @@ def _pct(x: np.ndarray) -> dict[str, float]:
     return out
 
 
+#: Where :func:`risk` reports samples done when no ``progress`` is passed: callers that run it
+#: deep inside the pipeline (the web app's plan workers) set it around the plan.
+SAMPLE_PROGRESS: ContextVar[Callable[[int, int], None] | None] = ContextVar(
+    "gpuplan_sample_progress", default=None)
+
+
 def risk(inputs: TcoInputs | TcoResult, n_samples: int = 100_000, seed: int = 0,
-         distributions: Mapping[str, Dist | Mapping[str, Any]] | None = None) -> RiskResult:
+         distributions: Mapping[str, Dist | Mapping[str, Any]] | None = None,
+         progress: Callable[[int, int], None] | None = None) -> RiskResult:
     """Monte Carlo of NPV(own - rent) over uncertain inputs.
 
     Parameters
@@ -300,6 +333,9 @@ def risk(inputs: TcoInputs | TcoResult, n_samples: int = 100_000, seed: int = 0,
     distributions : dict, optional
         Input name -> :class:`Dist` (or its dict); replaces the default for that input.
         ``{"name": {"kind": "fixed", "value": ...}}`` pins an input.
+    progress : callable, optional
+        Called as ``progress(samples_done, n_samples)`` [count, count] after each chunk of
+        samples; default :data:`SAMPLE_PROGRESS`'s value, if set.
 
     Returns
     -------
@@ -335,6 +371,9 @@ def risk(inputs: TcoInputs | TcoResult, n_samples: int = 100_000, seed: int = 0,
         npv[a:b], own[a:b], rent[a:b] = sim.npv_usd, sim.own_npv_usd, sim.rent_npv_usd
         if i == 0:
             kept = {k: v[:TORNADO_SAMPLES] for k, v in draws.items()}
+        report = progress or SAMPLE_PROGRESS.get()
+        if report is not None:
+            report(b, n)
     base = float(simulate(inp, detail=False).npv_usd[0])
     tornado: list[TornadoRow] = []
     for k in SCALES:

@@ -1,4 +1,4 @@
-"""OpEx per year: energy, maintenance, staff, software, insurance, colocation, failures.
+"""OpEx per year: energy, maintenance, staff, software, insurance, colocation, failures, carbon.
 
 Pure, vectorised functions; the TCO model calls them with catalog defaults (``costs.yaml``,
 ``regions.yaml``) or the user's inputs.
@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from gpuplan.units import MONTHS_PER_YEAR, W_PER_KW, WH_PER_KWH
+from gpuplan.units import KG_PER_TONNE, MONTHS_PER_YEAR, W_PER_KW, WH_PER_KWH
 
 OPEX_KEYS = ("energy", "maintenance", "staff", "software", "insurance", "colocation",
-             "failures", "total")
+             "failures", "carbon", "total")
 
 
 def _a(x: npt.ArrayLike) -> np.ndarray:
@@ -35,6 +35,28 @@ def energy_usd_per_year(energy_wh_per_year: npt.ArrayLike,
     :math:`C = E / 1000 \\cdot p` ; with :math:`E = P_{IT} \\cdot \\mathrm{PUE} \\cdot 8766` h.
     """
     return _a(energy_wh_per_year) / WH_PER_KWH * _a(usd_per_kwh)
+
+
+def carbon_usd_per_year(energy_wh_per_year: npt.ArrayLike, grid_kg_co2_per_kwh: npt.ArrayLike,
+                        usd_per_tco2e: npt.ArrayLike) -> np.ndarray:
+    """Carbon price on the owned facility's emissions [USD/year].
+
+    Parameters
+    ----------
+    energy_wh_per_year : float or array
+        Facility energy [Wh/year].
+    grid_kg_co2_per_kwh : float or array
+        Grid carbon intensity [kg CO2e/kWh].
+    usd_per_tco2e : float or array
+        Carbon price [USD per tonne CO2e] (0: none).
+
+    Notes
+    -----
+    :math:`C = E / 1000 \\cdot g / 1000 \\cdot p_c` (location-based emissions, as
+    :func:`gpuplan.money.region.carbon_tco2e`).
+    """
+    return _a(energy_wh_per_year) / WH_PER_KWH * _a(grid_kg_co2_per_kwh) / KG_PER_TONNE \
+        * _a(usd_per_tco2e)
 
 
 def maintenance_usd_per_year(hardware_capex_usd: npt.ArrayLike,

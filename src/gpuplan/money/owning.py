@@ -25,7 +25,7 @@ from gpuplan.checks import check_choice, check_number, check_whole
 from gpuplan.cluster.result import ClusterResult
 from gpuplan.errors import UserError
 from gpuplan.money import opex as ox
-from gpuplan.money._catalog import Assumptions, cost, get_catalog
+from gpuplan.money._catalog import Assumptions, get_catalog
 from gpuplan.money.breakeven import (
     breakeven_rent_change_per_year,
     breakeven_rent_usd_per_gpu_hour,
@@ -54,6 +54,7 @@ from gpuplan.money.region import (
     check_purchase_allowed,
     region_entry,
 )
+from gpuplan.money.sensitivity import sensitivity_tables
 from gpuplan.money.types import (
     FACILITIES,
     MAX_CONSTRUCTION_MONTHS,
@@ -63,6 +64,7 @@ from gpuplan.money.types import (
     MAX_YEARS,
     RESIDUALS,
     WHOLE_MONTHS_TOLERANCE,
+    BilledTier,
     CapitalArgs,
     CapitalInputs,
     CashFlows,
@@ -70,27 +72,19 @@ from gpuplan.money.types import (
     Facility,
     LoanOut,
     LoanRow,
-    OwnSensitivityRow,
     OwnSummary,
-    RentSensitivityRow,
     RentSummary,
     RentTier,
     Residual,
     RunningArgs,
     RunningInputs,
-    Sensitivity,
     TcoInputs,
     TcoResult,
 )
 from gpuplan.units import HOURS_PER_YEAR, MONTHS_PER_YEAR
 
-#: Useful lives shown in the sensitivity table (catalog ids, in order).
-LIFE_SENSITIVITY_IDS = ("useful-life-critics-low", "useful-life-critics-high", "useful-life",
-                        "useful-life-meta", "useful-life-hyperscaler")
-UTILISATION_SENSITIVITY = (0.5, 0.7, 0.9, 1.0)
-#: Rent price paths shown in the sensitivity table [fraction per year]; -0.276 = Epoch's
-#: 0.14 orders of magnitude per year of price-performance (10^-0.14 - 1).
-RENT_CHANGE_SENSITIVITY = (-0.276, -0.1, 0.0, 0.1)
+#: Highest carbon price accepted [USD per tCO2e] (a typo guard: EU ETS peaked near 100).
+MAX_CARBON_USD_PER_TCO2E = 1e4
 #: Highest corporate tax rate accepted [fraction] (a typo guard: statutory rates reach ~35 %).
 MAX_CORPORATE_TAX_RATE = 0.9
 
@@ -113,7 +107,10 @@ def tco(gpu: str, gpus: int, *, system: str | None = None, region: str = "us",
         electricity_usd_per_kwh: float | None = None, as_of: str | None = None,
         corporate_tax_rate: float | str | None = None, catalog: Catalog | None = None,
         cluster: ClusterResult | None = None,
-        cluster_kwargs: dict[str, Any] | None = None) -> TcoResult:
+        cluster_kwargs: dict[str, Any] | None = None,
+        rent_tiers: list[BilledTier] | None = None,
+        own_rent_tiers: list[BilledTier] | None = None,
+        rent_used_gpu_hours: float | None = None, carbon_usd_per_tco2e: float = 0.0) -> TcoResult:
     """Own versus rent for ``gpus`` accelerators ``gpu`` over ``years``.
 
     Parameters
@@ -141,21 +138,18 @@ def tco(gpu: str, gpus: int, *, system: str | None = None, region: str = "us",
     facility : {"build", "colocation"}
         Build the data centre (capex per W of IT) or rent colocation (opex per kW-month).
     useful_life_years : float, optional
-        Hardware life [years]; default catalog ``useful-life``. Hardware is replaced at the end
-        of its life within the horizon.
+        Hardware life [years]; default catalog ``useful-life`` (replaced at its end).
     residual : {"book", "market"}
         Hardware value at the horizon: book value, or price decayed 0.14 OOM a year (Epoch).
     rent_price_change_per_year, hardware_price_change_per_year : float
         Yearly change of the rental and hardware prices [fraction/year].
     construction_months : int
-        Months between the first spend and operation [months]; loan interest during them is
-        capitalised.
+        Months from the first spend to operation [months]; loan interest is capitalised.
     egress_bytes_per_month, software_usd_per_gpu_year : float
         Data out of the cloud [bytes/month]; licences [USD per GPU-year] (default 0).
-    staff_fte, staff_usd_per_fte_year : float, optional
-        Staff [FTE] and loaded cost [USD/year]; defaults from the catalog (FTE per W of IT).
-    staff_gpus_per_fte : float, optional
-        Staff as accelerators per FTE [GPUs/FTE] instead of FTE per W (``staff_fte`` wins).
+    staff_fte, staff_gpus_per_fte, staff_usd_per_fte_year : float, optional
+        Staff [FTE] (default the catalog's FTE per W of IT, or gpus / ``staff_gpus_per_fte``
+        [GPUs/FTE]; ``staff_fte`` wins) and its loaded cost [USD/year].
     failure_rate_per_year : float
         Share of compute hardware replaced per year beyond maintenance [fraction/year].
     maintenance_fraction_per_year : float, optional
@@ -171,6 +165,11 @@ def tco(gpu: str, gpus: int, *, system: str | None = None, region: str = "us",
         Default the built-in catalog. ``cluster`` below: default built here.
     cluster, cluster_kwargs : ClusterResult, dict, optional
         A cluster already built; else ``gpuplan.cluster.build_cluster(**cluster_kwargs)``.
+    rent_tiers, own_rent_tiers, rent_used_gpu_hours : list of BilledTier, float, optional
+        The rent side as a billed mix (``rentmix.cheapest_mix``), what the owner rents beyond
+        the fleet (the hybrid's burst) and the GPU-hours the mix serves [GPU-hours].
+    carbon_usd_per_tco2e : float
+        Carbon price on the owned facility's emissions [USD per tCO2e] (default 0: none).
 
     Raises
     ------
@@ -189,35 +188,45 @@ def tco(gpu: str, gpus: int, *, system: str | None = None, region: str = "us",
                     loan)
     running_args.check()
     capital_args.check()
-
     acc = cat.accelerator(gpu)
     reg = region_entry(region, cat)
     purchase = _purchase(acc.id, reg.id, cat, as_of, notes)
-    if cluster is None:
-        from gpuplan.cluster import build_cluster
-
-        cluster = build_cluster(acc.id, gpus, system=system, catalog=cat, **(cluster_kwargs or {}))
-    elif cluster.gpu != acc.id:
-        raise UserError(f"cluster holds {cluster.gpu}, not {acc.id}", field="cluster")
-    notes += [f"cluster: {n}" for n in cluster.notes]
-
+    cluster = _own_cluster(acc.id, gpus, system, cat, cluster, cluster_kwargs, notes)
     capex, colo_y, lines = price_cluster(cluster, cat, reg, facility, a, notes)
     running = _running_inputs(cat, reg, cluster, a, running_args)
     capital = _capital_inputs(cat, a, capital_args)
-    rp = _rent_price(acc.id, cloud, term, cat, a, notes, int(cluster.gpus))
+    rp = _rent_price(acc.id, cloud, rent_tiers[0].term if rent_tiers else term, cat, a, notes,
+                     None if rent_tiers else int(cluster.gpus))
     base, margin = _loan_rates(cat, a, loan)
     tax = _tax_rate(reg, corporate_tax_rate, a, notes)
-
     inp = TcoInputs(
         gpu=acc.id, system=cluster.system, region=reg.id, gpus=int(cluster.gpus), years=years,
         construction_months=construction_months, capex_usd=capex, facility_mode=facility,
         residual=residual, hardware_price_change_per_year=hardware_price_change_per_year,
-        colocation_usd_per_year=colo_y, rent_usd_per_gpu_hour=rp.price_usd_per_gpu_hour,
+        colocation_usd_per_year=colo_y, rent_usd_per_gpu_hour=rent_tiers[0].
+        price_usd_per_gpu_hour if rent_tiers else rp.price_usd_per_gpu_hour,
         rent_term=rp.term, rent_price_change_per_year=rent_price_change_per_year,
         egress_bytes_per_month=egress_bytes_per_month, egress_usd_per_byte=rp.egress_usd_per_byte,
         loan=loan, loan_base_rate=base, loan_margin=margin, corporate_tax_rate=tax, **running,
-        **capital)
+        **capital, rent_tiers=rent_tiers or None, own_rent_tiers=own_rent_tiers or None,
+        rent_used_gpu_hours=rent_used_gpu_hours,
+        carbon_usd_per_tco2e=check_number("carbon_usd_per_tco2e", carbon_usd_per_tco2e, 0,
+                                          MAX_CARBON_USD_PER_TCO2E))
     return _result(inp, cluster, lines, purchase, rp, a, notes, cat)
+
+
+def _own_cluster(gpu_id: str, gpus: int, system: str | None, cat: Catalog,
+                 cluster: ClusterResult | None, cluster_kwargs: dict[str, Any] | None,
+                 notes: list[str]) -> ClusterResult:
+    """The cluster given (checked to hold ``gpu_id``), else built; its notes said in ``notes``."""
+    if cluster is None:
+        from gpuplan.cluster import build_cluster
+
+        cluster = build_cluster(gpu_id, gpus, system=system, catalog=cat, **(cluster_kwargs or {}))
+    elif cluster.gpu != gpu_id:
+        raise UserError(f"cluster holds {cluster.gpu}, not {gpu_id}", field="cluster")
+    notes += [f"cluster: {n}" for n in cluster.notes]
+    return cluster
 
 
 def _tax_rate(reg: RegionModel, rate: float | str | None, a: Assumptions, notes: list[str]
@@ -270,7 +279,7 @@ def _purchase(gpu_id: str, region_id: str, cat: Catalog, as_of: str | None,
 
 
 def _rent_price(gpu_id: str, cloud: str | float | None, term: str | None, cat: Catalog,
-                a: Assumptions, notes: list[str], gpus: int) -> RentPrice:
+                a: Assumptions, notes: list[str], gpus: int | None) -> RentPrice:
     """The rental price compared with, recorded as an assumption."""
     rp = resolve_rent(gpu_id, cloud, term, cat, gpus=gpus)
     notes += rp.notes
@@ -484,8 +493,10 @@ def _rent_summary(inp: TcoInputs, rp: RentPrice, s: Simulation, cash: CashFlowDe
         mean_price_usd_per_gpu_hour=float(cash.rent_price_usd_per_gpu_hour[0].mean()),
         egress_usd=inp.egress_bytes_per_month * inp.egress_usd_per_byte * inp.months,
         npv_cost_usd=float(-s.rent_npv_usd[0]), total_cash_usd=float(-cash.rent_usd[0].sum()),
-        mix=[RentTier(term=rp.term, gpus=inp.gpus, price_usd_per_gpu_hour=rp.price_usd_per_gpu_hour,
-                      source=rp.source)])
+        mix=[RentTier(term=t.term, gpus=t.gpus, price_usd_per_gpu_hour=t.price_usd_per_gpu_hour,
+                      source=t.source) for t in inp.rent_tiers] if inp.rent_tiers else
+        [RentTier(term=rp.term, gpus=inp.gpus, price_usd_per_gpu_hour=rp.price_usd_per_gpu_hour,
+                  source=rp.source)])
 
 
 def _cash_flows(cash: CashFlowDetail) -> CashFlows:
@@ -518,6 +529,9 @@ def _result(inp: TcoInputs, cluster: ClusterResult, lines: list[PricedLine],
     rent_per_used = rent_usd_per_used_gpu_hour(
         float(cash.rent_price_usd_per_gpu_hour[0].mean()), u, inp.rent_term,
         inp.egress_bytes_per_month * inp.egress_usd_per_byte, inp.gpus)
+    if inp.rent_tiers and inp.rent_used_gpu_hours:       # the mix's bill over the hours served
+        rent_per_used = float(cash.rent_bill_usd[0].sum()) / (1.0 - inp.corporate_tax_rate) \
+            / inp.rent_used_gpu_hours
 
     loan_out = None
     financing_cash = 0.0
@@ -532,7 +546,7 @@ def _result(inp: TcoInputs, cluster: ClusterResult, lines: list[PricedLine],
         if inp.loan is not None and inp.loan.amount_usd and inp.loan.amount_usd > capex0:
             notes.append(f"loan: {inp.loan.amount_usd:,.0f} USD asked, capped at the capex "
                          f"{capex0:,.0f} USD (a loan finances what is bought)")
-    sens = _sensitivity(inp, cat)
+    sens = sensitivity_tables(inp, cat)
     if inp.facility_mode == "build":
         notes.append("facility built: its book value at the horizon is returned as residual value")
     return TcoResult(
@@ -558,26 +572,3 @@ def _result(inp: TcoInputs, cluster: ClusterResult, lines: list[PricedLine],
         carbon_tco2e_per_year=float(carbon_tco2e(inp.energy_wh_per_year,
                                                  inp.grid_kg_co2_per_kwh)),
         bom=lines, assumptions=a.rows, notes=notes, inputs=inp)
-
-
-def _sensitivity(inp: TcoInputs, cat: Catalog) -> Sensitivity:
-    """NPV and cost per GPU-hour at the catalog's useful lives, a few utilisations and rent
-    price paths, the other inputs at the baseline."""
-    lives = np.array([cost(cat, i).value for i in LIFE_SENSITIVITY_IDS])
-    s = simulate(inp, detail=False, useful_life_years=lives)
-    own = own_cost_breakdown(inp, useful_life_years=lives)["total"]
-    by_life = [OwnSensitivityRow(value=float(v), npv_usd=float(n), own_usd_per_gpu_hour=float(o))
-               for v, n, o in zip(lives, s.npv_usd, own)]
-    us = np.array(UTILISATION_SENSITIVITY)
-    s = simulate(inp, detail=False, utilisation=us)
-    own = own_cost_breakdown(inp, utilisation=us)["total"]
-    by_u = [OwnSensitivityRow(value=float(v), npv_usd=float(n), own_usd_per_gpu_hour=float(o))
-            for v, n, o in zip(us, s.npv_usd, own)]
-    gs = np.array(RENT_CHANGE_SENSITIVITY)
-    s = simulate(inp, cloud_price_change_per_year=gs)
-    prices = s.require_detail().rent_price_usd_per_gpu_hour
-    by_g = [RentSensitivityRow(value=float(v), npv_usd=float(n),
-                               rent_mean_usd_per_gpu_hour=float(p.mean()))
-            for v, n, p in zip(gs, s.npv_usd, prices)]
-    return Sensitivity(useful_life_years=by_life, utilisation=by_u,
-                       rent_price_change_per_year=by_g)

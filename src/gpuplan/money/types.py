@@ -50,6 +50,27 @@ MAX_ELECTRICITY_USD_PER_KWH = 10.0
 WHOLE_MONTHS_TOLERANCE = 1e-9
 
 
+class BilledTier(BaseModel):
+    """One tier of a rent mix as billed: a term, its fleet, its price and the hours paid.
+
+    ``billed_gpu_hours_per_month`` has one value per operating month [GPU-hours]: a reserved
+    tier pays ``gpus`` x every hour, an on-demand tier the hours used.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    term: RentTerm
+    gpus: int = Field(ge=0)
+    price_usd_per_gpu_hour: float = Field(gt=0)
+    source: str
+    as_of: str | None = None
+    billed_gpu_hours_per_month: list[float]
+
+    @property
+    def contracted(self) -> bool:
+        """True for a reserved tier (every hour paid, whatever the demand)."""
+        return self.term != "on_demand"
+
+
 class TcoInputs(BaseModel):
     """Every scalar the cash-flow model uses, in base units (the defaults resolved).
 
@@ -94,6 +115,21 @@ class TcoInputs(BaseModel):
     grid_kg_co2_per_kwh: float = Field(ge=0)
     #: Corporate income tax rate [fraction]; 0 = pre-tax (deductions and shields off).
     corporate_tax_rate: float = Field(default=0.0, ge=0, lt=1)
+    #: The rent side as a mix of billed tiers (None: the whole fleet on ``rent_term`` at
+    #: ``utilisation``); the first tier's price is ``rent_usd_per_gpu_hour``.
+    rent_tiers: list[BilledTier] | None = None
+    #: Hours the owner rents beyond the owned fleet (the hybrid's burst) [tiers as above].
+    own_rent_tiers: list[BilledTier] | None = None
+    #: GPU-hours the rent mix serves over the horizon [GPU-hours] (None: gpus x hours x u).
+    rent_used_gpu_hours: float | None = Field(default=None, gt=0)
+    #: Relative error of the demand's GPU-hours [fraction] (the Monte Carlo's
+    #: ``demand_multiplier`` half-width; 0: demand certain).
+    demand_gpu_hours_error: float = Field(default=0.0, ge=0, lt=1)
+    #: Margin the loan's balance is refinanced at if the extension is refused [fraction/year]
+    #: (the Monte Carlo's ``refinancing_rate_shift`` reaches it; None: no refinancing risk).
+    refinancing_margin: float | None = Field(default=None, ge=0, le=1)
+    #: Carbon price on the owned facility's location-based emissions [USD per tCO2e].
+    carbon_usd_per_tco2e: float = Field(default=0.0, ge=0)
 
     @property
     def months(self) -> int:

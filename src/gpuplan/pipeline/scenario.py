@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from gpuplan.errors import UserError
 from gpuplan.money.finance import LoanTerms
@@ -48,6 +48,24 @@ class TrainWorkload(_Strict):
     deadline_days: float | None = Field(default=None, gt=0, le=3650,
                                         description="longest wall-clock per run [days]")
     dtype: Literal["bf16", "fp16", "fp8"] = "bf16"
+    framework: str | None = Field(
+        default=None, max_length=100,
+        description="training framework (megatron, deepspeed, llm-foundry, torchtitan, ...): "
+                    "bounds the layouts searched and sets its overlap and kernel terms; omit "
+                    "for gpuplan's generic profile")
+
+    @field_validator("framework")
+    @classmethod
+    def _known_framework(cls, v: str | None) -> str | None:
+        from gpuplan.demand.training.frameworks import check_framework_name
+        from gpuplan.errors import UserError
+
+        if v is None:
+            return v
+        try:
+            return check_framework_name(v)
+        except UserError as e:
+            raise ValueError(str(e).removeprefix("framework: ")) from None
 
 
 class ServeWorkload(_Strict):
@@ -122,6 +140,47 @@ class CloudSpec(_Strict):
                                          description="[fraction per year]")
 
 
+class FleetSpec(_Strict):
+    """How the owned fleet is sized from the monthly demand profile (a decision, not a given)."""
+
+    size: Literal["peak", "percentile", "budget"] = Field(
+        default="peak",
+        description="'peak': the most GPUs the profile needs at once (nothing rented); "
+                    "'percentile': the monthly mean busy GPUs of that share of months (own the "
+                    "base, rent the peaks); 'budget': what budget_usd buys (gpuplan budget)")
+    percentile: float = Field(default=0.8, gt=0, le=1,
+                              description="share of months the owned fleet covers [fraction]")
+    budget_usd: float | None = Field(default=None, gt=0, le=1e13,
+                                     description="capital to spend on the fleet [USD]")
+    hybrid: bool = Field(default=True,
+                         description="with size 'peak', also price owning the percentile base "
+                                     "and renting the peaks; the recommendation may choose it")
+
+
+class DeliverySpec(_Strict):
+    """When the owned fleet can first run: months of construction and delivery."""
+
+    construction_months: int | None = Field(
+        default=None, ge=0, le=120,
+        description="months from the first spend to the first operating month; default the "
+                    "catalog's facility lead time when the facility is built, 0 in colocation "
+                    "(the demand of these months is rented on both sides)")
+
+
+class OperationsSpec(_Strict):
+    """Who runs the owned cluster and what it stores (both sides need the data; only the owner
+    buys the storage and pays the team)."""
+
+    staff_fte: float | None = Field(
+        default=None, ge=0, le=1e5,
+        description="people running the owned cluster [FTE]; default the catalog's staff per "
+                    "MW of IT (costs/staff-fte-per-w)")
+    dataset_tb: float = Field(
+        default=0.0, ge=0, le=1e7,
+        description="training data kept on the cluster's shared storage [TB = 1e12 bytes], "
+                    "beside the checkpoints")
+
+
 class RiskSpec(_Strict):
     """Monte Carlo settings; distributions override the defaults input by input."""
 
@@ -156,6 +215,14 @@ class Scenario(_Strict):
         default="book",
         description="hardware value at the horizon: straight-line book value or market value "
                     "(purchase price decayed by price-performance, Epoch 0.14 OOM/year)")
+    carbon_usd_per_tco2e: float = Field(
+        default=0.0, ge=0, le=1e4,
+        description="carbon price on the owned facility's location-based emissions [USD per "
+                    "tCO2e]; 0: none (rent prices are market prices, whatever carbon cost the "
+                    "provider bears is in them)")
+    fleet: FleetSpec = Field(default_factory=FleetSpec)
+    delivery: DeliverySpec = Field(default_factory=DeliverySpec)
+    operations: OperationsSpec = Field(default_factory=OperationsSpec)
     hardware_options: list[HardwareOption] = Field(min_length=1, max_length=20)
     workloads: list[Workload] = Field(min_length=1, max_length=100)
     financing: Financing = Field(default_factory=Financing)

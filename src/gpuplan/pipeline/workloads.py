@@ -13,8 +13,9 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from gpuplan.catalog import Catalog
@@ -27,7 +28,7 @@ from gpuplan.pipeline.scenario import (
     TrainWorkload,
     Workload,
 )
-from gpuplan.units import HOURS_PER_YEAR
+from gpuplan.units import HOURS_PER_MONTH, HOURS_PER_YEAR, MONTHS_PER_YEAR
 
 if TYPE_CHECKING:
     from gpuplan.demand.training import TrainResult
@@ -55,6 +56,27 @@ class WorkloadDemand(_Strict):
     detail: dict[str, Any]  # the demand stage's result, as JSON
 
 
+class WorkloadProfile(_Strict):
+    """One workload's monthly demand over the horizon."""
+
+    name: str
+    gpu_hours_per_month: list[float] = Field(description="[GPU-hours] per operating month")
+    peak_gpus_per_month: list[int] = Field(description="GPUs held at once in the month [count]")
+
+
+class DemandProfile(_Strict):
+    """The scenario's monthly demand: what own and rent are both costed on."""
+
+    months: int
+    gpu_hours_per_month: list[float] = Field(description="all workloads [GPU-hours]")
+    peak_gpus_per_month: list[int] = Field(
+        description="GPUs needed at once: always-on GPUs + the widest training run of the "
+                    "month (runs take turns on one track) [count]")
+    workloads: list[WorkloadProfile]
+    unscheduled_gpu_hours: float = Field(
+        description="training GPU-hours the queue pushes past the horizon [GPU-hours]")
+
+
 class OptionDemand(_Strict):
     """Every workload of a scenario on one hardware option, and the owned cluster they need."""
 
@@ -65,6 +87,7 @@ class OptionDemand(_Strict):
     gpu_hours_per_year: float
     utilisation: float = Field(description="GPU-hours used / GPU-hours owned")
     bottlenecks: list[str]
+    profile: DemandProfile | None = None
 
 
 @dataclass(frozen=True)
@@ -144,7 +167,8 @@ def train_demand(w: TrainWorkload, ctx: DemandContext) -> WorkloadDemand:
     from gpuplan.demand.training import train
 
     kw: dict[str, Any] = dict(seq_len=w.seq_len, global_batch_tokens=w.global_batch_tokens,
-                              dtype=w.dtype, mode=w.kind, catalog=ctx.catalog)
+                              dtype=w.dtype, mode=w.kind, catalog=ctx.catalog,
+                              framework=w.framework)
     r = train(w.model, ctx.gpu, w.gpus, w.tokens, **kw) if w.gpus else \
         _train_for_deadline(w, ctx, kw)
     return WorkloadDemand(
@@ -224,9 +248,12 @@ def recsys_demand(w: RecsysWorkload, ctx: DemandContext) -> WorkloadDemand:
                     catalog=ctx.catalog)
     serve_gpus = r.serve_gpus or 0
     retrain_hours = (r.retrain_gpu_hours or 0.0) * w.cycles_per_year
+    mean_share = growth_mean(w.growth_per_year, ctx.horizon_years) / growth_peak(
+        w.growth_per_year, ctx.horizon_years)          # serving sized for the peak year
     return WorkloadDemand(
         name=w.name, kind=w.kind, gpus=serve_gpus + w.train_gpus,
-        gpu_hours_per_year=serve_gpus * HOURS_PER_YEAR + retrain_hours, always_on=True,
+        gpu_hours_per_year=serve_gpus * HOURS_PER_YEAR * mean_share + retrain_hours,
+        always_on=True,
         detail={"serve_gpus": serve_gpus, "train_gpus": w.train_gpus,
                 "retrain_gpu_hours_per_cycle": r.retrain_gpu_hours,
                 "train_samples_per_s": r.train_samples_per_s, "bottleneck": r.bottleneck})
@@ -285,7 +312,65 @@ def demand(scenario: Scenario, option: HardwareOption, cat: Catalog,
     return OptionDemand(gpu=option.gpu, system=option.system, workloads=rows, gpus=gpus,
                         gpu_hours_per_year=hours,
                         utilisation=hours / (gpus * HOURS_PER_YEAR),
-                        bottlenecks=bottlenecks)
+                        bottlenecks=bottlenecks,
+                        profile=demand_profile(scenario.workloads, rows, scenario.horizon_years))
+
+
+def demand_profile(workloads: list[Workload], rows: list[WorkloadDemand], years: float
+                   ) -> DemandProfile:
+    """The monthly demand of every workload over ``years`` [GPU-hours; GPUs].
+
+    Parameters
+    ----------
+    workloads : list of Workload
+        The scenario's workloads (runs per year, traffic growth).
+    rows : list of WorkloadDemand
+        Their demand on one option, in the same order.
+    years : float
+        Horizon [years].
+
+    Notes
+    -----
+    Training: :func:`gpuplan.money.profile.training_schedule` (runs due every ``1/runs_per_year``
+    years, taking turns on one track). Serving: :func:`gpuplan.money.profile.always_on_gpus`
+    every hour, growing year by year. Recommender: its serving GPUs the same way, plus its
+    retraining GPU-hours spread evenly (cycles are daily) on ``train_gpus`` held at once.
+    Summed over the months, each workload's hours are ``gpu_hours_per_year`` x ``years`` (less
+    what the training queue pushes past the horizon).
+    """
+    from gpuplan.money.profile import always_on_gpus, training_schedule
+
+    months = max(int(round(years * MONTHS_PER_YEAR)), 1)
+    hours = np.zeros((len(rows), months))
+    peak = np.zeros((len(rows), months))
+    train = [i for i, w in enumerate(workloads) if isinstance(w, TrainWorkload)]
+    unscheduled = 0.0
+    if train:
+        g = np.array([rows[i].gpus for i in train], dtype=float)
+        rate = np.array([cast(TrainWorkload, workloads[i]).runs_per_year for i in train])
+        run_h = np.array([rows[i].gpu_hours_per_year for i in train]) / rate / g
+        th, tp, past = training_schedule(g, run_h, rate, months)
+        hours[train], peak[train] = th, tp
+        unscheduled = float(past.sum())
+    for i, w in enumerate(workloads):
+        if isinstance(w, ServeWorkload):
+            n = always_on_gpus(rows[i].gpus, w.growth_per_year, months)[0]
+            hours[i], peak[i] = n * HOURS_PER_MONTH, np.ceil(n - 1e-9)
+        elif isinstance(w, RecsysWorkload):
+            d = rows[i].detail
+            n = always_on_gpus(d["serve_gpus"], w.growth_per_year, months)[0]
+            retrain = (d["retrain_gpu_hours_per_cycle"] or 0.0) * w.cycles_per_year
+            hours[i] = n * HOURS_PER_MONTH + retrain / MONTHS_PER_YEAR
+            peak[i] = np.ceil(n - 1e-9) + w.train_gpus
+    always = np.array([not isinstance(w, TrainWorkload) for w in workloads])
+    total_peak = peak[always].sum(axis=0) + (peak[~always].max(axis=0) if train else 0.0)
+    return DemandProfile(
+        months=months, gpu_hours_per_month=[float(x) for x in hours.sum(axis=0)],
+        peak_gpus_per_month=[int(x) for x in total_peak],
+        workloads=[WorkloadProfile(name=r.name, gpu_hours_per_month=[float(x) for x in h],
+                                   peak_gpus_per_month=[int(x) for x in pk])
+                   for r, h, pk in zip(rows, hours, peak)],
+        unscheduled_gpu_hours=unscheduled)
 
 
 def check_schedule_fits(rows: list[WorkloadDemand], always_gpus: int, training_gpus: int,

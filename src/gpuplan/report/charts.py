@@ -518,6 +518,39 @@ def breakeven_figures(result: PlanLike, option: str | int | None = None
     return out
 
 
+def profile_figure(result: PlanLike, option: str | int | None = None) -> dict[str, Any] | None:
+    """The monthly demand of one option (default the recommended) against its owned fleet.
+
+    Stacked busy GPUs of each workload (GPU-hours of the month / 730.5 h) and the backfill,
+    with the owned fleet, the GPUs needed at once and the rent mix's reserved base as lines.
+    None when the result has no profile.
+    """
+    o = _option(as_dict(result), option)
+    prof, m = o["demand"].get("profile"), o.get("monthly")
+    if not prof or not m:
+        return None
+    hm = m["owned_capacity_gpu_hours"] / max(o["gpus"], 1)        # hours of a month
+    x = list(range(1, prof["months"] + 1))
+    data: list[dict[str, Any]] = [
+        {"type": "scatter", "mode": "lines", "stackgroup": "d", "name": w["name"], "x": x,
+         "y": [h / hm for h in w["gpu_hours_per_month"]], "line": {"color": _colour(i)}}
+        for i, w in enumerate(prof["workloads"])]
+    data.append({"type": "scatter", "mode": "lines", "stackgroup": "d", "name": "backfill",
+                 "x": x, "y": [h / hm for h in m["backfill_gpu_hours"]],
+                 "line": {"color": "#c7c7c7"}})
+    lines = [("owned fleet (runs when built)", m.get("owned_gpus") or [o["gpus"]] * len(x),
+              "#000"),
+             ("needed at once", prof["peak_gpus_per_month"], "#d62728")]
+    base = [t for t in o["tco"]["rent"]["mix"] if t["term"] != "on_demand"]
+    if base:
+        lines.append((f"rent: {base[0]['term']} base", [base[0]["gpus"]] * len(x), "#2ca02c"))
+    data += [{"type": "scatter", "mode": "lines", "name": n, "x": x, "y": y,
+              "line": {"color": c, "dash": "dash"}} for n, y, c in lines]
+    return {"data": data, "layout": _layout(
+        f"Monthly demand and fleet: {o['label']}", xaxis={"title": {"text": "month"}},
+        yaxis={"title": {"text": "GPUs busy (month mean) [count]"}})}
+
+
 def all_figures(result: PlanLike) -> list[dict[str, Any]]:
     """Every figure of the report, in order: ``[{"id", "title", "figure"}, ...]``.
 
@@ -543,6 +576,9 @@ def all_figures(result: PlanLike) -> list[dict[str, Any]]:
             out.append({"id": f"fig-tornado-{i}", "title": f"Tornado: {o['label']}",
                         "figure": tornado_figure(d, i)})
     out.extend(breakeven_figures(d))
+    prof = profile_figure(d)
+    if prof is not None:
+        out.append({"id": "fig-profile", "title": "Demand profile", "figure": prof})
     for i, o in enumerate(d["options"]):
         f = loan_figure(d, i)
         if f is not None:

@@ -46,6 +46,9 @@ BOM_COLUMNS = ("item", "category", "quantity", "unit_price_usd", "total_usd", "p
                "priced_by", "judgement")
 LOAN_COLUMNS = ("period", "month", "opening_usd", "interest_usd", "principal_usd",
                 "payment_usd", "closing_usd")
+PROFILE_COLUMNS = ("month", "demand_gpu_hours", "peak_gpus", "owned_gpu_hours",
+                   "backfill_gpu_hours", "overflow_gpu_hours", "rented_gpu_hours",
+                   "rent_peak_gpus")
 ASSUMPTION_COLUMNS = ("name", "value", "unit", "source", "as_of", "judgement", "catalog_id",
                       "note")
 
@@ -275,6 +278,27 @@ def loan_rows(option: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [{k: row.get(k) for k in LOAN_COLUMNS} for row in loan.get("schedule", [])]
 
 
+def profile_rows(option: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The monthly demand profile of one option and its split between the owned fleet, its
+    backfill, the owner's overflow and the rent side [GPU-hours; GPUs]; empty without one.
+
+    Parameters
+    ----------
+    option : mapping
+        One entry of the plan's ``options`` (``model_dump()`` form) [—].
+    """
+    prof, m = option["demand"].get("profile"), option.get("monthly")
+    if not prof or not m:
+        return []
+    return [{"month": i + 1, "demand_gpu_hours": prof["gpu_hours_per_month"][i],
+             "peak_gpus": prof["peak_gpus_per_month"][i],
+             "owned_gpu_hours": m["owned_gpu_hours"][i],
+             "backfill_gpu_hours": m["backfill_gpu_hours"][i],
+             "overflow_gpu_hours": m["overflow_gpu_hours"][i],
+             "rented_gpu_hours": m["rented_gpu_hours"][i],
+             "rent_peak_gpus": m["rent_peak_gpus"][i]} for i in range(prof["months"])]
+
+
 def assumption_rows(option: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The sourced assumptions behind one option's money figures (``tco.assumptions``).
 
@@ -305,7 +329,8 @@ def csv_files(result: PlanLike) -> dict[str, str]:
     """File name -> CSV text of every file :func:`write_csv` writes.
 
     ``summary.csv``; per option ``i`` (from 1) ``cash_flows_<i>_<slug>.csv``,
-    ``bom_<i>_<slug>.csv`` and, with a loan, ``loan_<i>_<slug>.csv``.
+    ``bom_<i>_<slug>.csv``, with a loan ``loan_<i>_<slug>.csv`` and, with a demand profile,
+    ``profile_<i>_<slug>.csv``.
 
     Parameters
     ----------
@@ -321,6 +346,9 @@ def csv_files(result: PlanLike) -> dict[str, str]:
         loan = loan_rows(o)
         if loan:
             files[f"loan_{tag}.csv"] = _csv_text(LOAN_COLUMNS, loan)
+        prof = profile_rows(o)
+        if prof:
+            files[f"profile_{tag}.csv"] = _csv_text(PROFILE_COLUMNS, prof)
     return files
 
 
@@ -406,7 +434,8 @@ def xlsx_bytes(result: PlanLike) -> bytes:
 
     Sheets: Summary (recommendation, then one row per option), CashFlows (monthly, per
     option), BOM (priced lines per option), Loan (schedule per option; a note when no option
-    borrows), Assumptions (the sourced inputs behind the money figures).
+    borrows), Profile (monthly demand and its own/rent split per option), Assumptions (the
+    sourced inputs behind the money figures).
 
     Parameters
     ----------
@@ -435,6 +464,7 @@ def xlsx_bytes(result: PlanLike) -> bytes:
     sheets = (("CashFlows", CASH_FLOW_COLUMNS, cash_flow_rows),
               ("BOM", BOM_COLUMNS, bom_rows),
               ("Loan", LOAN_COLUMNS, loan_rows),
+              ("Profile", PROFILE_COLUMNS, profile_rows),
               ("Assumptions", ASSUMPTION_COLUMNS, assumption_rows))
     for title, cols, rows_of in sheets:
         ws = wb.create_sheet(title)

@@ -293,6 +293,25 @@ _ASSUMPTION_COLS = [("name", "Assumption"), ("value", "Value"), ("unit", "Unit")
                     ("source", "Source"), ("as_of", "As of"), ("judgement", "Judgement")]
 
 
+def _fleet_section(d: Mapping[str, Any]) -> str:
+    """How the recommended option's owned fleet was sized, what the rent side contracts and
+    when the fleet runs (an empty string for a result without them)."""
+    o = next((x for x in d["options"] if x["label"] == d.get("best_option")), None)
+    if o is None or not o.get("fleet"):
+        return ""
+    m = o.get("monthly") or {}
+    items = [f"Owned fleet ({o['fleet']['size']}): {o['fleet']['reason']}.",
+             o.get("rent_mix_reason", ""),
+             f"The owned fleet runs from month {m.get('operating_from_month', 1)}; "
+             f"utilisation {fmt_pct(o['utilisation'])} after backfill, "
+             f"{fmt_pct(o['utilisation_without_backfill'])} without."]
+    items += [f"The owner rents {t['gpus']:,} GPUs {t['term']} at "
+              f"{fmt_usd_per_hour(t['price_usd_per_gpu_hour'])} for the peaks."
+              for t in o.get("own_burst", [])]
+    return ('<section id="fleet"><h2>Fleet, rent mix and delivery</h2><ul>'
+            + "".join(f"<li>{e(x)}</li>" for x in items if x) + "</ul></section>")
+
+
 def render_html_report(result: PlanLike, *, scenario_text: str | None = None,
                        plotly_js_src: str | None = None, render_js_src: str | None = None,
                        nav_html: str = "", generated_at: str | None = None) -> str:
@@ -329,6 +348,7 @@ def render_html_report(result: PlanLike, *, scenario_text: str | None = None,
                  '<p class="small">NPV own − rent is the present value of renting minus owning: '
                  'positive means owning is cheaper. $/GPU-h own is per GPU-hour used; rent is '
                  'the mean rental price over the horizon.</p></section>')
+    parts.append(_fleet_section(d))
     parts.append('<section id="charts"><h2>Charts</h2>' + "".join(
         f'<h3>{e(f["title"])}</h3><div class="fig" id="{e(f["id"])}"></div>' for f in figs)
         + "</section>")

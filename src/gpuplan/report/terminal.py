@@ -12,6 +12,7 @@ from gpuplan.units import (
     BYTES_PER_GB,
     BYTES_PER_TB,
     GIGA,
+    HOURS_PER_MONTH,
     KILO,
     MEGA,
     SECONDS_PER_HOUR,
@@ -385,6 +386,30 @@ def plan_report(res: PlanResult) -> None:
         + (f"; break-even rent change {best.breakeven_rent_change_per_year:+.1%}/year"
            if best.breakeven_rent_change_per_year is not None else "")
         + f"; financing NPV ${best.financing_npv_usd / MEGA:,.1f}M")
+    irr, beu = best.tco.irr, best.breakeven_utilisation
+    c.print(f"{best.label}: NPV ${best.npv_usd / MEGA:,.1f}M; IRR "
+            + ("—" if irr is None else f"{irr:.1%}") + "; break-even month "
+            + (str(best.breakeven_months) if best.breakeven_months else "never")
+            + "; break-even utilisation " + ("—" if beu is None else f"{beu:.0%}")
+            + "; break-even rent " + ("—" if best.breakeven_rent_usd_per_gpu_hour is None
+                                      else f"${best.breakeven_rent_usd_per_gpu_hour:,.2f}")
+            + f"/GPU-h; P(own wins) {best.probability_own_wins:.0%}")
+    if best.fleet is not None:
+        c.print(f"owned fleet ({best.fleet.size}): {best.fleet.reason}")
+    if best.rent_mix_reason:
+        c.print(best.rent_mix_reason)
+    if best.own_burst:
+        c.print("owner rents for the peaks: " + "; ".join(
+            f"{m['gpus']:,} GPUs {m['term']} at ${m['price_usd_per_gpu_hour']:,.2f}/GPU-h"
+            for m in best.own_burst))
+    prof = best.demand.profile
+    if prof is not None and best.monthly is not None:
+        busy = [h / HOURS_PER_MONTH for h in prof.gpu_hours_per_month]
+        yearly = [sum(busy[i:i + 12]) / len(busy[i:i + 12]) for i in range(0, len(busy), 12)]
+        c.print(f"demand profile ({prof.months} months): GPUs busy, mean of each year "
+                + ", ".join(f"{x:,.0f}" for x in yearly) + f"; needed at once up to "
+                f"{max(prof.peak_gpus_per_month):,}; backfill "
+                f"{sum(best.monthly.backfill_gpu_hours):,.0f} GPU-hours")
     w = Table(title=f"Workloads on {best.label}", header_style="bold")
     for col in ("workload", "kind", "GPUs", "GPU-hours/yr", "bottleneck"):
         w.add_column(col, justify="right" if col in ("GPUs", "GPU-hours/yr") else "left")
