@@ -69,8 +69,10 @@ def test_decode_attention_is_its_own_memory_bound_kernel(cat, arch_of):
                       tp=8, pp=1, overhead_per_layer_s=0.0, kv_read_efficiency=0.8)
     assert float(d["gemm_s"]) > float(d["weights_s"])  # the GEMMs are compute-bound here
     assert float(d["attention_s"]) >= float(d["kv_read_s"]) > 0
+    assert float(d["linear_s"]) == pytest.approx(float(d["gemm_s"]), rel=1e-9)  # hard max
     assert float(d["step_s"]) == pytest.approx(float(d["gemm_s"] + d["attention_s"]
-                                                     + d["tp_comm_s"]), rel=1e-9)
+                                                     + d["elementwise_s"] + d["tp_comm_s"]),
+                                               rel=1e-9)
 
 
 def test_serving_efficiency_is_its_own(cat):
@@ -106,9 +108,7 @@ def test_allocatable_memory(cat):
 @pytest.mark.parametrize("io,tp,measured", [
     # TensorRT-LLM 0.17 perf-overview.md @258c7540c0, Llama 3.1 70B FP8, H200 / H100 output tok/s
     ((128, 2048), 4, 14156 / 11511.93),
-    pytest.param((128, 2048), 8, 21195.88 / 17061.82, marks=pytest.mark.xfail(
-        strict=True, reason="known gap: predicted 1.07; both chips sit at the 2,048 batch cap "
-        "and the modelled TP all-reduce (a third of the iteration) dilutes H200's bandwidth")),
+    ((128, 2048), 8, 21195.88 / 17061.82),
     ((2048, 2048), 8, 11142.47 / 8801.95),
 ])
 def test_h200_over_h100_ratio_shows_bandwidth(io, tp, measured):
@@ -140,7 +140,8 @@ def test_server_below_offline_as_measured(gpu, offline, server):
     off = serve("mixtral-8x7b", gpu, **kw)
     srv = serve("mixtral-8x7b", gpu, scenario="server", ttft_ms=2000, tpot_ms=200, **kw)
     ratio = srv.output_tokens_per_s_per_gpu / off.output_tokens_per_s_per_gpu
-    assert srv.meets_slo and ratio < 1
+    # Server never beats Offline; on H100 both run at the 375 sequences that fit (KV-bound)
+    assert srv.meets_slo and ratio <= 1 + 1e-9
     assert ratio == pytest.approx(server / offline, abs=0.05)
     assert srv.replica.batch + 2.3263 * math.sqrt(srv.replica.batch) <= 896 + 1
 

@@ -106,10 +106,11 @@ def test_validate_cli_json_and_custom_file(tmp_path):
     assert r.exit_code == 2 and "bad.yaml" in r.stderr
 
 
-# Current medians with a small margin: throughput 11.4 % (34 cases); our held-out H100 decode
-# TPOT 12.0 % since decode attention is its own memory-bound kernel and skinny decode GEMMs pay
-# wave quantisation (was 6.3 %; batch 128 is +44 %: split-K/stream-K refill is not modelled).
-SERVE_BOUNDS = {"output_tokens_per_s": 0.12, "tpot_s": 0.13, "kv_cache_bytes_per_token": 0.0}
+# Current medians with a small margin (issue 13, 2026-12-03): throughput 5.6 % (36 cases,
+# TensorRT-LLM, MLPerf Mixtral, vLLM on MI300X; was 11.4 %) after the KV admission rule, grouped
+# expert GEMMs and the elementwise kernels; our held-out H100 decode TPOT 8.0 % (was 12.0 %;
+# worst 14 % at batch 256, was 44 % at 128) now that stream-K replaces the wave penalty.
+SERVE_BOUNDS = {"output_tokens_per_s": 0.07, "tpot_s": 0.09, "kv_cache_bytes_per_token": 0.0}
 
 
 @pytest.mark.parametrize("quantity,bound", SERVE_BOUNDS.items())

@@ -118,7 +118,9 @@ def serve_cmd(
     tpot_ms: Annotated[float | None, typer.Option("--tpot-ms", help="p99 TPOT target.")] = None,
     tp: Annotated[int | None, typer.Option("--tp", help="Pin tensor parallelism.")] = None,
     pp: Annotated[int | None, typer.Option("--pp", help="Pin pipeline parallelism.")] = None,
-    max_batch: Annotated[int, typer.Option("--max-batch", help="Engine batch cap.")] = 2048,
+    max_batch: Annotated[int | None, typer.Option(
+        "--max-batch", help="Engine batch cap (default the engine's: trtllm 2048, vllm 256).")
+    ] = None,
     headroom: Annotated[float, typer.Option(help="Spare capacity, 0.2 = 20 %.")] = 0.2,
     speculative_acceptance: Annotated[float | None, typer.Option(
         "--speculative-acceptance", help="Draft-token acceptance rate (0-1).")] = None,
@@ -126,6 +128,14 @@ def serve_cmd(
     scenario: Annotated[str, typer.Option(
         "--scenario", help="offline (all requests queued) | server (Poisson arrivals, p99 "
         "targets).")] = "offline",
+    engine: Annotated[str | None, typer.Option(
+        "--engine", help="trtllm | vllm | sglang (default: trtllm on NVIDIA, else vllm).")] = None,
+    draft_model: Annotated[str | None, typer.Option(
+        "--draft-model", help="Speculative draft model (default: smallest catalog model with "
+        "the same vocabulary).")] = None,
+    best_effort: Annotated[bool, typer.Option(
+        "--best-effort", help="When no shape meets --ttft-ms/--tpot-ms, show the closest one "
+        "instead of exiting with the nearest feasible targets.")] = False,
     rent_usd_per_gpu_hour: RentOpt = None,
     own_usd_per_gpu_hour: OwnOpt = None,
     as_json: JsonOpt = False,
@@ -140,7 +150,8 @@ def serve_cmd(
                        headroom=headroom, speculative_acceptance=speculative_acceptance,
                        draft_tokens=draft_tokens, rent_usd_per_gpu_hour=rent_usd_per_gpu_hour,
                        own_usd_per_gpu_hour=own_usd_per_gpu_hour,
-                       catalog=load_overlaid_catalog(catalog), scenario=scenario)
+                       catalog=load_overlaid_catalog(catalog), scenario=scenario,
+                       engine=engine, draft_model=draft_model, require_slo=not best_effort)
     output(res, as_json, "serve_report")
 
 

@@ -21,7 +21,7 @@ from typing import Literal, cast
 
 from gpuplan.catalog import Catalog, load_catalog
 from gpuplan.checks import check_choice, check_optional_number, check_whole
-from gpuplan.demand.serving import DEFAULT_HEADROOM, MAX_BATCH_DEFAULT, ServeCost, ServeResult
+from gpuplan.demand.serving import DEFAULT_HEADROOM, ServeCost, ServeResult
 from gpuplan.demand.training import CostOut, Phase, TrainResult
 from gpuplan.money import LoanTerms, RiskResult, TcoResult
 
@@ -169,12 +169,14 @@ def priced_serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | N
                  input_tokens: int = 1024, output_tokens: int = 256, rate: float | None = None,
                  tokens_per_day: float | None = None, ttft_ms: float | None = None,
                  tpot_ms: float | None = None, tp: int | None = None, pp: int | None = None,
-                 max_batch: int = MAX_BATCH_DEFAULT, headroom: float = DEFAULT_HEADROOM,
+                 max_batch: int | None = None, headroom: float = DEFAULT_HEADROOM,
                  speculative_acceptance: float | None = None,
                  draft_tokens: int = DEFAULT_DRAFT_TOKENS,
                  rent_usd_per_gpu_hour: float | None = None,
                  own_usd_per_gpu_hour: float | None = None,
-                 catalog: Catalog | None = None, scenario: str = "offline") -> ServeResult:
+                 catalog: Catalog | None = None, scenario: str = "offline",
+                 engine: str | None = None, draft_model: str | None = None,
+                 require_slo: bool = False) -> ServeResult:
     """A serving fleet (:func:`gpuplan.demand.serving.serve`) with its cost to own and to rent.
 
     Parameters
@@ -195,8 +197,8 @@ def priced_serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | N
         p99 latency targets [ms].
     tp, pp : int, optional
         Pinned tensor / pipeline degree [1].
-    max_batch : int
-        Engine cap on concurrent sequences per replica [sequences].
+    max_batch : int, optional
+        Engine cap on concurrent sequences per replica [sequences]; default the engine's.
     headroom : float
         Spare capacity above the offered load [fraction].
     speculative_acceptance : float, optional
@@ -210,6 +212,12 @@ def priced_serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | N
     scenario : str
         ``offline`` or ``server`` (MLPerf's scenarios; see :func:`gpuplan.demand.serving.serve`)
         [—].
+    engine : str, optional
+        ``trtllm``, ``vllm`` or ``sglang``; default per vendor [—].
+    draft_model : str, optional
+        Speculative draft model (catalog name or config.json) [—].
+    require_slo : bool
+        Raise when no shape meets the latency targets, naming the nearest feasible ones [—].
 
     Returns
     -------
@@ -224,7 +232,8 @@ def priced_serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | N
                 output_tokens=output_tokens, rate=rate, tokens_per_day=tokens_per_day,
                 ttft_ms=ttft_ms, tpot_ms=tpot_ms, tp=tp, pp=pp, max_batch=max_batch,
                 headroom=headroom, speculative_acceptance=speculative_acceptance,
-                draft_tokens=draft_tokens, catalog=cat, scenario=scenario)
+                draft_tokens=draft_tokens, catalog=cat, scenario=scenario, engine=engine,
+                draft_model=draft_model, require_slo=require_slo)
     check_prices(rent_usd_per_gpu_hour, own_usd_per_gpu_hour)
     rent, own = default_prices(gpu, cat, rent_usd_per_gpu_hour, own_usd_per_gpu_hour)
     res.cost_usd = ServeCost(**serve_cost(res, cat, own_usd_per_gpu_hour=own,

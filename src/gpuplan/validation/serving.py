@@ -17,12 +17,13 @@ from gpuplan.demand.arch import arch_from_config, kv_cache_bytes_per_token
 from gpuplan.demand.memory import DTYPE_BYTES
 from gpuplan.demand.serving import (
     COMPUTE_DTYPE,
-    MAX_BATCH_DEFAULT,
     decode_step_s,
     serve,
     serving_hardware,
     serving_kv_read_efficiency,
     serving_overhead_per_layer_s,
+    serving_roofline_sharpness,
+    serving_tp_comm_efficiency,
 )
 from gpuplan.errors import UserError
 
@@ -54,6 +55,7 @@ class ServeCase(BaseModel):
     ttft_ms: float | None = Field(default=None, gt=0)
     tpot_ms: float | None = Field(default=None, gt=0)
     max_batch: int | None = Field(default=None, ge=1)
+    engine: Literal["trtllm", "vllm", "sglang"] | None = None
     quantity: Literal["output_tokens_per_s", "total_tokens_per_s", "fits",
                       "kv_cache_bytes_per_token", "max_concurrency", "tokens_per_s_per_gpu"]
     measured: float = Field(ge=0)
@@ -92,8 +94,10 @@ def predict_serve(case: ServeCase, cat: Catalog, serving: dict[str, float] | Non
         Catalog the case's model and GPU come from.
     serving : dict, optional
         Overrides of ``overhead_per_layer_s`` [s], ``kv_read_efficiency`` [fraction],
-        ``overhead_per_iteration_s`` [s] and ``serving_fraction`` [fraction] (the calibration
-        uses them). A ``server`` case runs the Server scenario with its p99 targets.
+        ``overhead_per_iteration_s`` [s], ``serving_fraction`` [fraction],
+        ``tp_comm_efficiency`` [fraction] and ``roofline_sharpness`` [—] (the calibration uses
+        them). A ``server`` case runs
+        the Server scenario with its p99 targets.
 
     Returns
     -------
@@ -119,13 +123,15 @@ def predict_serve(case: ServeCase, cat: Catalog, serving: dict[str, float] | Non
     try:
         r = serve(case.model, case.gpu, quant=case.quant, kv_dtype=kv, input_tokens=inp,
                   output_tokens=out, tp=case.tp, pp=1, catalog=cat,
-                  max_batch=case.max_batch or MAX_BATCH_DEFAULT,
+                  max_batch=case.max_batch,
                   ttft_ms=case.ttft_ms if server else None,
                   tpot_ms=case.tpot_ms if server else None,
                   overhead_per_layer_s=over.get("overhead_per_layer_s"),
                   kv_read_efficiency=over.get("kv_read_efficiency"),
                   overhead_per_iteration_s=over.get("overhead_per_iteration_s"),
                   serving_fraction=over.get("serving_fraction"),
+                  tp_comm_efficiency=over.get("tp_comm_efficiency"), engine=case.engine,
+                  roofline_sharpness=over.get("roofline_sharpness"),
                   scenario="server" if server else "offline")
     except UserError as e:
         if case.quantity == "fits" and "does not fit" in str(e):
@@ -161,5 +167,59 @@ def predict_decode(case: DecodeCase, cat: Catalog) -> tuple[float, str, list[str
     d = decode_step_s(arch, hw, weight_format=case.quant, kv_dtype=case.kv_dtype,
                       batch=case.batch, context=case.context_tokens, tp=1, pp=1,
                       overhead_per_layer_s=serving_overhead_per_layer_s(),
-                      kv_read_efficiency=serving_kv_read_efficiency())
+                      kv_read_efficiency=serving_kv_read_efficiency(),
+                      tp_comm_efficiency=serving_tp_comm_efficiency(),
+                      roofline_sharpness=serving_roofline_sharpness())
     return float(d["step_s"]), f"batch={case.batch}", []
+
+
+#: The reference accelerator ratios are taken against.
+RATIO_REFERENCE_GPU = "h100-sxm"
+
+
+def system_ratios(cases: list[ServeCase], predicted: dict[str, float],
+                  reference_gpu: str = RATIO_REFERENCE_GPU) -> list[dict[str, Any]]:
+    """Throughput ratios between accelerators on the same setting, predicted vs measured.
+
+    Parameters
+    ----------
+    cases : list of ServeCase
+        The serving cases (``output_tokens_per_s`` ones are used).
+    predicted : dict
+        Case id → predicted value [output tokens/s].
+    reference_gpu : str
+        The accelerator each ratio is taken against.
+
+    Returns
+    -------
+    list of dict
+        One row per (setting, accelerator other than the reference): ``setting``, ``gpu``,
+        ``measured_ratio``, ``predicted_ratio`` and ``relative_error`` [fraction]
+        (= predicted / measured − 1). A planner ranks systems by these ratios.
+
+    Notes
+    -----
+    A setting is the model, weight format, prompt / output lengths, TP, GPU count and load;
+    the weight format is matched by its role (the published A100 columns are FP16 where the
+    Hopper ones are FP8, so A100 rows compare against the same setting in its own format).
+    """
+    groups: dict[tuple[Any, ...], dict[str, ServeCase]] = {}
+    for c in cases:
+        if c.quantity != "output_tokens_per_s" or c.id not in predicted:
+            continue
+        key = (c.model, c.input_tokens, c.output_tokens, c.tp, c.gpus, c.load)
+        groups.setdefault(key, {})[c.gpu] = c
+    rows: list[dict[str, Any]] = []
+    for key, by_gpu in groups.items():
+        ref = by_gpu.get(reference_gpu)
+        if ref is None or not ref.measured or not predicted[ref.id]:
+            continue
+        for gpu, c in sorted(by_gpu.items()):
+            if gpu == reference_gpu:
+                continue
+            m = c.measured / ref.measured
+            p = predicted[c.id] / predicted[ref.id]
+            rows.append({"setting": "{} {}/{} tp{} x{} {}".format(*key), "gpu": gpu,
+                         "reference_gpu": reference_gpu, "measured_ratio": m,
+                         "predicted_ratio": p, "relative_error": p / m - 1})
+    return rows

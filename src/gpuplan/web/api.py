@@ -124,13 +124,15 @@ def add_demand_routes(app: FastAPI, state: WebState) -> None:
         ttft_ms: float | None = Query(None, gt=0, le=1e7),
         tpot_ms: float | None = Query(None, gt=0, le=1e7),
         tp: int | None = Query(None, ge=1, le=1024), pp: int | None = Query(None, ge=1, le=1024),
-        max_batch: int = Query(2048, ge=1, le=2**20),
+        max_batch: int | None = Query(None, ge=1, le=2**20),
         headroom: float = Query(0.2, ge=0, le=10),
         speculative_acceptance: float | None = Query(None, ge=0, le=1),
         draft_tokens: int = Query(4, ge=1, le=64),
         rent_usd_per_gpu_hour: float | None = Query(None, ge=0, le=1e4),
         own_usd_per_gpu_hour: float | None = Query(None, ge=0, le=1e4),
         scenario: str = Query("offline", max_length=SHORT_CHARS),
+        engine: str | None = Query(None, max_length=SHORT_CHARS),
+        draft_model: str | None = Query(None, max_length=SHORT_CHARS),
     ) -> dict[str, Any]:
         from gpuplan.pipeline.priced import priced_serve
 
@@ -142,7 +144,9 @@ def add_demand_routes(app: FastAPI, state: WebState) -> None:
             speculative_acceptance=speculative_acceptance, draft_tokens=draft_tokens,
             rent_usd_per_gpu_hour=rent_usd_per_gpu_hour,
             own_usd_per_gpu_hour=own_usd_per_gpu_hour, catalog=state.catalog,
-            scenario=scenario).model_dump()
+            scenario=scenario, engine=engine,
+            draft_model=None if draft_model is None else state.check_model(draft_model)
+        ).model_dump()
 
 
 def add_supply_money_routes(app: FastAPI, state: WebState) -> None:

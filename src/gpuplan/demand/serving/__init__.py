@@ -25,6 +25,7 @@ from gpuplan.demand.serving.engine import (
     expected_experts_touched,
     p99_wait_s,
     prefill_s,
+    server_mean_concurrency,
     speculative_speedup,
 )
 from gpuplan.demand.serving.fitted import (
@@ -35,6 +36,8 @@ from gpuplan.demand.serving.fitted import (
     serving_kv_read_efficiency,
     serving_overhead_per_iteration_s,
     serving_overhead_per_layer_s,
+    serving_roofline_sharpness,
+    serving_tp_comm_efficiency,
 )
 from gpuplan.demand.serving.results import ReplicaOut, ServeCost, ServeResult
 from gpuplan.demand.serving.search import (
@@ -44,7 +47,6 @@ from gpuplan.demand.serving.search import (
     MAX_BATCH_DEFAULT,
     SCENARIOS,
     serve,
-    server_mean_concurrency,
 )
 
 __all__ = [
@@ -53,5 +55,6 @@ __all__ = [
     "ServeResult", "allocatable_memory_bytes", "decode_step_s", "expected_experts_touched",
     "measured_matmul_efficiency", "p99_wait_s", "prefill_s", "serve", "server_mean_concurrency",
     "serving_fraction", "serving_hardware", "serving_kv_read_efficiency",
-    "serving_overhead_per_iteration_s", "serving_overhead_per_layer_s", "speculative_speedup",
+    "serving_overhead_per_iteration_s", "serving_overhead_per_layer_s",
+    "serving_roofline_sharpness", "serving_tp_comm_efficiency", "speculative_speedup",
 ]

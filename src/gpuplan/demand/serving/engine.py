@@ -27,9 +27,27 @@ References
    P(W > t) = ρ·exp(−μ(1−ρ)t).
 .. [6] Leviathan et al. 2023, "Fast Inference from Transformers via Speculative Decoding", ICML:
    expected tokens per verification step (1 − α^(γ+1)) / (1 − α).
+.. [7] NVIDIA CUTLASS, grouped GEMM (``examples/24_gemm_grouped``, Hopper
+   ``57_hopper_grouped_gemm``): one problem per expert, each tiled by the CTA tile (128 rows
+   here, :data:`GEMM_TILE_ROW_OPTIONS`).
+.. [10] Ivanov et al. 2021, "Data Movement Is All You Need: A Case Study on Optimizing
+   Transformers", MLSys: normalisation and elementwise operators are memory-bound and take a
+   large share of transformer runtime beside the tensor contractions.
+.. [11] Rajbhandari et al. 2022, "DeepSpeed-MoE: Advancing Mixture-of-Experts Inference and
+   Training", ICML: expert parallelism places whole experts on GPUs and routes tokens to them
+   with all-to-all, in place of slicing every expert by tensor parallelism.
+.. [8] Osama et al. 2023, "Stream-K: Work-centric Parallel Decomposition for Dense
+   Matrix-Matrix Multiplication on the GPU", PPoPP: splitting the K loop across CTAs removes
+   the wave-quantisation loss of tile-parallel GEMMs whose tile count is not a multiple of the
+   SM count (CUTLASS and cuBLAS ship it).
+.. [9] Williams, Waterman, Patterson 2009, "Roofline: An Insightful Visual Performance Model
+   for Multicore Architectures", CACM 52(4): attainable FLOP/s = min(peak, intensity × BW), an
+   upper bound that real kernels approach smoothly near the ridge point.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import numpy.typing as npt
@@ -43,7 +61,7 @@ from gpuplan.demand.arch import (
     param_counts,
 )
 from gpuplan.demand.comms import group_time_s
-from gpuplan.demand.hardware import Hardware, wave_efficiency
+from gpuplan.demand.hardware import Hardware
 from gpuplan.demand.memory import ACT_BYTES, DTYPE_BYTES, kv_shards, weight_bytes
 
 #: Weight formats and the tensor dtype their matmuls run in: weight-only int8/int4 (AWQ/GPTQ)
@@ -54,6 +72,20 @@ COMPUTE_DTYPE = {"bf16": "bf16", "fp16": "fp16", "fp32": "fp32", "fp8": "fp8", "
 TP_ALL_REDUCES_PER_LAYER = 2
 #: MoE all-to-alls per MoE layer in inference: dispatch and combine.
 EP_ALL_TO_ALLS_PER_LAYER = 2
+#: Row tiles a serving GEMM can pick from (CUTLASS tile configurations with 64- and 128-row
+#: CTA tiles; TensorRT-LLM profiles the tactics per shape and keeps the fastest) [7]_.
+GEMM_TILE_ROW_OPTIONS = (64, 128)
+#: Activation passes of the memory-bound elementwise kernels per layer and row [1]_ [10]_:
+#: two RMSNorms (read + write the hidden state: 4) and two residual adds (read 2, write 1:
+#: 6), in units of ``hidden × ACT_BYTES``; the gated activation reads the gate and up
+#: projections and writes their product (3 passes of the MLP width); a routed token is also
+#: permuted to its experts and back (read + write, twice: 4 passes of the hidden state).
+HIDDEN_PASSES_PER_LAYER = 10
+GATED_MLP_PASSES = 3
+UNGATED_MLP_PASSES = 2
+MOE_PERMUTE_PASSES = 4
+#: Standard normal 99th percentile, for the p99 of a Poisson occupancy (normal approximation).
+Z_P99 = 2.3263
 #: p99 quantile used for latency targets.
 P99 = 0.99
 #: Utilisation is clipped below 1 (the M/M/1 wait diverges at 1), and floored above 0 under the
@@ -88,7 +120,9 @@ def decode_step_s(arch: Arch, hw: Hardware, *, weight_format: str, kv_dtype: str
                   pp: npt.ArrayLike, overhead_per_layer_s: float,
                   prefill_tokens: npt.ArrayLike = 0.0, prefill_span: npt.ArrayLike = 1.0,
                   kv_read_efficiency: float = 1.0, overhead_per_iteration_s: float = 0.0,
-                  verify_tokens: npt.ArrayLike = 0.0) -> dict[str, np.ndarray]:
+                  verify_tokens: npt.ArrayLike = 0.0, tp_comm_efficiency: float = 1.0,
+                  roofline_sharpness: float = math.inf, ep: npt.ArrayLike = 1
+                  ) -> dict[str, np.ndarray]:
     """Time of one scheduler iteration on one pipeline stage, operator by operator [s].
 
     The iteration decodes one token for each of ``batch`` sequences and, with chunked prefill
@@ -126,6 +160,15 @@ def decode_step_s(arch: Arch, hw: Hardware, *, weight_format: str, kv_dtype: str
         Draft tokens each sequence verifies in this pass (speculative decoding's γ): every
         sequence then runs ``1 + γ`` query rows through the GEMMs and attention, while its KV
         cache is still read once [tokens].
+    tp_comm_efficiency : float
+        Share of the collective model's all-reduce bandwidth the engine's tensor-parallel
+        all-reduces reach on the decode critical path [fraction].
+    roofline_sharpness : float
+        Exponent of :func:`soft_roofline_s` for the linear layers [—]; ``inf`` = the hard
+        ``max`` roofline.
+    ep : array_like
+        Expert-parallel degree: 1 = experts sliced by TP like the dense MLPs; ``tp`` = each GPU
+        holds ``E/tp`` whole experts and tokens travel to them by all-to-all [—].
 
     Returns
     -------
@@ -138,89 +181,195 @@ def decode_step_s(arch: Arch, hw: Hardware, *, weight_format: str, kv_dtype: str
     -----
     The GEMMs and the attention kernels are different kernels, so their rooflines add [1]_::
 
-        T = max(W_read/BW, F_gemm/(peak·η))                          # linear layers
+        T = smax(W_dense/BW, F_dense/(peak·η))                       # dense linear layers
+          + smax(W_touched/BW, F_expert·pad/(peak·η))                # MoE grouped GEMM
           + max(KV_read/(BW·ε_kv), F_attn,decode/(peak·η))           # decode attention
           + F_attn,prefill/(peak·η)                                  # prefill attention
-          + 2·(L/p)·t_allreduce((b+P)·h·2) + t_EP + [p > 1] t_sendrecv((b+P)·h·2)
+          + (b+P)·B_elementwise/(p·BW)                                 # norms, adds, act.
+          + 2·(L/p)·t_allreduce((b+P)·h·2)/ε_tp + t_EP + [p > 1] t_sendrecv((b+P)·h·2)
           + (L/p)·t_layer + t_iteration
 
-    W_read counts, for MoE, only the experts the batch touches; F_gemm is weighted by each
-    GEMM's wave efficiency. Bandwidth shows twice: in the weight stream and in the KV stream,
-    which grows with batch × context and so dominates at long contexts and large batches.
+    W_touched counts only the experts the batch touches, ``E·(1 − (1 − k/E)^rows)``
+    (:func:`expected_experts_touched`), and ``pad`` is the grouped GEMM's row padding at
+    ``rows·k/touched`` rows per expert (:func:`grouped_gemm_row_padding`); F_dense is weighted
+    by the row padding of its tiles (stream-K leaves no wave-quantisation loss [8]_).
+    Bandwidth shows twice: in the weight stream and in the KV stream, which grows with batch ×
+    context and so dominates at long contexts and large batches.
     """
     b, ctx, tp, pp = (np.asarray(x, dtype=float) for x in (batch, context, tp, pp))
-    pc = param_counts(arch)
-    w_total = weight_bytes(arch, weight_format)
-    bytes_per_param = w_total / pc.total
     ptok = np.asarray(prefill_tokens, dtype=float)
     q = 1.0 + np.asarray(verify_tokens, dtype=float)  # query rows per decoding sequence
-    if arch.is_moe:
-        touched = expected_experts_touched(arch.num_experts, arch.experts_per_token,
-                                           (b * q + ptok) * pp) / arch.num_experts
-        w_read = bytes_per_param * (pc.non_expert + pc.expert * touched)
-    else:
-        w_read = w_total * np.ones_like(b)
-    w_read = w_read / (tp * pp)
+    rows = b * q + ptok
+    t_weights, t_gemm, t_linear = linear_layers_s(arch, hw, weight_format=weight_format,
+                                                  rows=rows, tp=tp, pp=pp,
+                                                  roofline_sharpness=roofline_sharpness)
     kv_read = b * attention_span(arch, ctx) * kv_elements_per_token_per_layer(arch) \
         * DTYPE_BYTES[kv_dtype] / (kv_shards(arch, tp) * pp)
     achieved_flops = hw.peak_flops_per_s * hw.matmul_efficiency
     attn_per_pos = FLOPS_PER_MAC * arch.num_heads * (arch.head_dim + arch.v_head_dim) / (tp * pp)
-    rows = b * q + ptok
-    mm_flops = rows * FLOPS_PER_MAC * matmul_params_active(arch) / (tp * pp)
-    # Tensor-parallel shards make thin GEMMs that leave SMs idle (wave quantisation): weight
-    # each dense GEMM's share of the matmul FLOPs by 1 / its wave efficiency.
-    t_weights = w_read / hw.hbm_bytes_per_s
-    t_gemm = mm_flops * _wave_penalty(arch, rows, tp, hw) / achieved_flops
     t_kv = kv_read / (hw.hbm_bytes_per_s * kv_read_efficiency)
     t_attn = np.maximum(t_kv, b * q * attn_per_pos * attention_span(arch, ctx) / achieved_flops) \
         + ptok * attn_per_pos * attention_span(arch, prefill_span) / achieved_flops
     layers = np.ceil(arch.num_layers / pp)
     msg = rows * arch.hidden_size * ACT_BYTES
-    t_tp = TP_ALL_REDUCES_PER_LAYER * layers * group_time_s("all_reduce", msg, tp, 1, hw.domain,
-                                                            hw.up, hw.out)
-    t_ep = np.zeros_like(b)
-    if arch.is_moe:
-        a2a = rows * arch.experts_per_token * arch.hidden_size * ACT_BYTES
-        t_ep = EP_ALL_TO_ALLS_PER_LAYER * layers * (arch.num_moe_layers / arch.num_layers) \
-            * group_time_s("all_to_all", a2a, tp, 1, hw.domain, hw.up, hw.out)
+    # experts TP-sliced: every layer all-reduces twice; experts whole on `ep` GPUs (EP = TP):
+    # an MoE layer all-reduces after attention only and dispatches / combines its routed
+    # tokens with two all-to-alls instead of the MLP all-reduce [11]_
+    moe_share = arch.num_moe_layers / arch.num_layers if arch.is_moe else 0.0
+    use_ep = np.asarray(ep, dtype=float) > 1
+    reduces = TP_ALL_REDUCES_PER_LAYER - np.where(use_ep, moe_share, 0.0)
+    t_tp = reduces * layers * group_time_s(
+        "all_reduce", msg, tp, 1, hw.domain, hw.up, hw.out) / tp_comm_efficiency
+    a2a = rows * arch.experts_per_token * arch.hidden_size * ACT_BYTES
+    t_ep = np.where(use_ep, EP_ALL_TO_ALLS_PER_LAYER * layers * moe_share * group_time_s(
+        "all_to_all", a2a, np.maximum(np.asarray(ep, dtype=float), 2), 1, hw.domain, hw.up,
+        hw.out) / tp_comm_efficiency, 0.0)
     # pipeline: each stage hands its (b + P) rows of activations to the next once per iteration
     # (send/recv on the scale-up domain while tp·pp fits in it, else across the scale-out link)
     t_pp = np.where(pp > 1, group_time_s("send_recv", msg, 2, tp, hw.domain, hw.up, hw.out), 0.0)
     t_over = layers * overhead_per_layer_s + overhead_per_iteration_s
+    t_elem = rows * elementwise_bytes_per_row(arch, tp) / (pp * hw.hbm_bytes_per_s)
     zero = 0 * rows
-    return {"weights_s": t_weights + zero, "gemm_s": t_gemm + zero, "kv_read_s": t_kv + zero,
-            "attention_s": t_attn + zero, "tp_comm_s": t_tp + zero, "ep_comm_s": t_ep + zero,
-            "pp_comm_s": t_pp + zero, "overhead_s": t_over + zero,
-            "step_s": np.maximum(t_weights, t_gemm) + t_attn + t_tp + t_ep + t_pp + t_over}
+    return {"weights_s": t_weights + zero, "gemm_s": t_gemm + zero, "linear_s": t_linear + zero,
+            "kv_read_s": t_kv + zero, "attention_s": t_attn + zero, "tp_comm_s": t_tp + zero,
+            "ep_comm_s": t_ep + zero, "pp_comm_s": t_pp + zero, "overhead_s": t_over + zero,
+            "elementwise_s": t_elem + zero,
+            "step_s": t_linear + t_attn + t_elem + t_tp + t_ep + t_pp + t_over}
 
 
-def _wave_penalty(arch: Arch, rows: npt.ArrayLike, tp: npt.ArrayLike, hw: Hardware) -> np.ndarray:
-    """FLOP-weighted mean of 1 / wave efficiency over a layer's dense GEMMs (≥ 1).
+def linear_layers_s(arch: Arch, hw: Hardware, *, weight_format: str, rows: np.ndarray,
+                    tp: np.ndarray, pp: np.ndarray, roofline_sharpness: float
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Weight-stream, GEMM and roofline times of the linear layers of one pass [s].
 
-    GEMM outputs per TP rank: QKV ``(a·d + 2k·d)/t``, output ``h``, MLP up(+gate) ``m·f/t``,
-    down ``h`` columns; ``rows`` tokens. MoE experts and the LM head are taken as fully
-    efficient (their share is weighted 1).
+    Parameters
+    ----------
+    arch : Arch
+        The model.
+    hw : Hardware
+        The accelerator as serving sees it.
+    weight_format : str
+        Weight format.
+    rows : ndarray
+        Rows (tokens) through the layers [rows].
+    tp, pp : ndarray
+        Tensor- and pipeline-parallel degree.
+    roofline_sharpness : float
+        Exponent of :func:`soft_roofline_s` [—].
+
+    Notes
+    -----
+    Two kernels, two rooflines: the dense GEMMs (attention projections, dense and shared MLPs,
+    LM head) see every row; the routed experts run as one grouped GEMM over the experts the
+    batch touches, each with ``rows·k/touched`` rows padded to whole tiles. Decode GEMMs are
+    skinny: serving kernels split K (stream-K) so the tiles fill every SM and wave
+    quantisation vanishes [8]_; what remains is the row padding, as for the experts.
     """
-    h, a, k, d = arch.hidden_size, arch.num_heads, arch.num_kv_heads, arch.head_dim
+    pc = param_counts(arch)
+    w_total = weight_bytes(arch, weight_format)
+    bytes_per_param = w_total / pc.total
+    w_dense = w_total - bytes_per_param * pc.expert
+    w_exp = np.zeros_like(rows)
+    expert_pad = np.ones_like(rows)
+    if arch.is_moe:
+        touched = expected_experts_touched(arch.num_experts, arch.experts_per_token, rows)
+        w_exp = bytes_per_param * pc.expert * touched / arch.num_experts
+        expert_pad = grouped_gemm_row_padding(rows * arch.experts_per_token / touched)
+    achieved_flops = hw.peak_flops_per_s * hw.matmul_efficiency
+    mm_flops = rows * FLOPS_PER_MAC * (matmul_params_active(arch) - pc.routed_active) / (tp * pp)
+    exp_flops = rows * FLOPS_PER_MAC * pc.routed_active / (tp * pp)
+    t_w_dense = w_dense / (tp * pp) / hw.hbm_bytes_per_s
+    t_w_exp = w_exp / (tp * pp) / hw.hbm_bytes_per_s
+    t_g_dense = mm_flops * grouped_gemm_row_padding(rows) / achieved_flops
+    t_g_exp = exp_flops * expert_pad / achieved_flops
+    t_linear = soft_roofline_s(t_w_dense, t_g_dense, roofline_sharpness) \
+        + soft_roofline_s(t_w_exp, t_g_exp, roofline_sharpness)
+    return t_w_dense + t_w_exp, t_g_dense + t_g_exp, np.asarray(t_linear)
+
+
+def elementwise_bytes_per_row(arch: Arch, tp: npt.ArrayLike) -> np.ndarray:
+    """HBM bytes the elementwise kernels (norms, residual adds, activation, MoE permute) move
+    per row of one iteration, summed over the layers, per GPU [bytes].
+
+    Parameters
+    ----------
+    arch : Arch
+        The model.
+    tp : array_like
+        Tensor-parallel degree (the MLP width is sharded, the hidden state is not).
+
+    Notes
+    -----
+    ``L·10·h·2 + L_dense·3·f/t·2 + L_moe·(k·3·f_e/t + 4·k·h)·2`` bytes (gated MLP; 2 passes
+    ungated). These kernels are memory-bound and run between the GEMMs, so at large batch
+    they cost as much as a GEMM's weight stream: Llama 3.1 8B at 2,048 rows moves ~0.34 GB
+    per layer, ~0.11 ms on H100 [10]_.
+    """
     t = np.asarray(tp, dtype=float)
-    up = (2 if arch.gated_mlp else 1) * arch.intermediate_size
-    shapes = [((a * d + 2 * k * d) / t, h * (a * d + 2 * k * d)),  # (columns, weights)
-              (np.full_like(t, h), a * arch.v_head_dim * h),
-              (up / t, h * up), (np.full_like(t, h), arch.intermediate_size * h)]
+    passes = GATED_MLP_PASSES if arch.gated_mlp else UNGATED_MLP_PASSES
     dense_layers = arch.num_layers - arch.num_moe_layers
-    total = float(matmul_params_active(arch))
-    penalty = np.zeros(np.broadcast(np.asarray(rows, dtype=float), t).shape)
-    covered = 0.0
-    for cols, weights in shapes:
-        n_layers = arch.num_layers if weights in (shapes[0][1], shapes[1][1]) else dense_layers
-        share = weights * n_layers / total
-        covered += share
-        penalty = penalty + share / wave_efficiency(rows, cols, hw.compute_units)
-    return np.asarray(penalty + max(1.0 - covered, 0.0))
+    h = arch.hidden_size
+    per = arch.num_layers * HIDDEN_PASSES_PER_LAYER * h \
+        + dense_layers * passes * arch.intermediate_size / t
+    if arch.is_moe:
+        k = arch.experts_per_token
+        per = per + arch.num_moe_layers * (k * passes * arch.moe_intermediate_size / t
+                                           + MOE_PERMUTE_PASSES * k * h)
+    return np.asarray(per * ACT_BYTES)
+
+
+def soft_roofline_s(memory_s: npt.ArrayLike, compute_s: npt.ArrayLike, sharpness: float
+                    ) -> np.ndarray:
+    """A kernel's time from its memory and compute times, with a soft roofline corner [s].
+
+    Parameters
+    ----------
+    memory_s, compute_s : array_like
+        Time to stream its bytes at the achievable bandwidth, and to do its FLOPs at the
+        achievable FLOP/s [s].
+    sharpness : float
+        Exponent ``n`` [—]; ``inf`` gives the hard roofline ``max``.
+
+    Notes
+    -----
+    ``smax(a, b) = (aⁿ + bⁿ)^(1/n)``: far from the ridge it is the larger term; at the ridge
+    (``a = b``) a kernel overlaps its loads and its MMAs imperfectly and takes ``2^(1/n)`` times
+    either (Williams et al. 2009's roofline is the bound it approaches) [9]_. Decode expert
+    GEMMs sit near the ridge (Mixtral on H200 at batch ~600: ~160 rows per expert, ~320
+    FLOP/B in FP8, against a ridge of ~240 FLOP/B), dense decode GEMMs well away from it.
+    """
+    a = np.asarray(memory_s, dtype=float)
+    b = np.asarray(compute_s, dtype=float)
+    if math.isinf(sharpness):
+        return np.asarray(np.maximum(a, b))
+    hi = np.maximum(np.maximum(a, b), np.finfo(float).tiny)
+    return np.asarray(hi * ((a / hi) ** sharpness + (b / hi) ** sharpness) ** (1 / sharpness))
+
+
+def grouped_gemm_row_padding(rows_per_expert: npt.ArrayLike) -> np.ndarray:
+    """FLOP inflation of a grouped expert GEMM from padding each expert's rows to whole tiles.
+
+    Parameters
+    ----------
+    rows_per_expert : array_like
+        Mean rows (tokens) routed to each touched expert [rows].
+
+    Notes
+    -----
+    A grouped GEMM tiles each expert's ``m_e × n`` output separately, so an expert with
+    ``m_e`` rows costs ``⌈m_e/128⌉·128`` rows of tensor-core work [7]_:
+    ``min_T ⌈m_e/T⌉·T / m_e`` (≥ 1) over the row tiles of :data:`GEMM_TILE_ROW_OPTIONS`. At
+    decode an expert often gets tens of rows (Mixtral, batch 384, top-2 of 8: 96 rows, 1.33×
+    with 64-row tiles); in prefill the padding vanishes.
+    """
+    m = np.maximum(np.asarray(rows_per_expert, dtype=float), 1.0)
+    pads = [np.ceil(m / t) * t / m for t in GEMM_TILE_ROW_OPTIONS]
+    return np.asarray(np.minimum.reduce(pads))
 
 
 def prefill_s(arch: Arch, hw: Hardware, *, weight_format: str, input_tokens: npt.ArrayLike,
-              tp: npt.ArrayLike, pp: npt.ArrayLike, overhead_per_layer_s: float) -> np.ndarray:
+              tp: npt.ArrayLike, pp: npt.ArrayLike, overhead_per_layer_s: float,
+              tp_comm_efficiency: float = 1.0) -> np.ndarray:
     """Time to prefill one prompt of ``input_tokens`` tokens through all stages [s].
 
     Parameters
@@ -237,6 +386,8 @@ def prefill_s(arch: Arch, hw: Hardware, *, weight_format: str, input_tokens: npt
         Tensor- and pipeline-parallel degree.
     overhead_per_layer_s : float
         Fixed per-layer time [s].
+    tp_comm_efficiency : float
+        Share of the modelled all-reduce bandwidth reached [fraction].
 
     Notes
     -----
@@ -251,7 +402,8 @@ def prefill_s(arch: Arch, hw: Hardware, *, weight_format: str, input_tokens: npt
     t = np.maximum(flops / (hw.peak_flops_per_s * hw.matmul_efficiency), w / hw.hbm_bytes_per_s)
     layers = np.ceil(arch.num_layers / pp)
     t_tp = TP_ALL_REDUCES_PER_LAYER * layers * group_time_s(
-        "all_reduce", i * arch.hidden_size * ACT_BYTES, tp, 1, hw.domain, hw.up, hw.out)
+        "all_reduce", i * arch.hidden_size * ACT_BYTES, tp, 1, hw.domain, hw.up, hw.out) \
+        / tp_comm_efficiency
     return np.asarray((t + t_tp + layers * overhead_per_layer_s) * pp)
 
 
@@ -274,6 +426,25 @@ def p99_wait_s(service_s: npt.ArrayLike, utilisation: npt.ArrayLike) -> np.ndarr
     mu = 1.0 / s
     t = np.log(np.maximum(rho, MIN_LOG_UTILISATION) / (1 - P99)) / (mu * (1 - rho))
     return np.asarray(np.where(rho > 1 - P99, t, 0.0))
+
+
+def server_mean_concurrency(cap: npt.ArrayLike) -> np.ndarray:
+    """Largest mean concurrency whose p99 stays within ``cap`` under Poisson arrivals [sequences].
+
+    Parameters
+    ----------
+    cap : array_like
+        Sequences the replica can hold at once (memory, engine cap) [sequences].
+
+    Notes
+    -----
+    With Poisson arrivals and no admission wait, the number of sequences in service is Poisson
+    with mean ``N̄ = λ·(TTFT + O·TPOT)`` (Little's law; M/G/∞ occupancy [5]_). Its p99 is
+    ``N̄ + z·√N̄`` (normal approximation, z = 2.326); solving ``N̄ + z√N̄ = cap`` gives
+    ``N̄ = ((√(z² + 4·cap) − z)/2)²``. For cap = 896: 829.
+    """
+    c = np.asarray(cap, dtype=float)
+    return np.asarray(((np.sqrt(Z_P99**2 + 4 * c) - Z_P99) / 2) ** 2)
 
 
 def speculative_speedup(acceptance: float, draft_tokens: int) -> float:

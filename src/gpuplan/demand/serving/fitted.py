@@ -15,6 +15,7 @@ References
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
@@ -31,6 +32,10 @@ SERVING_CALIBRATION_FILE = Path(__file__).parent / "calibration.yaml"
 #: Before any fit: kernels reach the measured matmul ceiling, KV reads the copy bandwidth.
 UNFITTED_SERVING_FRACTION = 1.0
 UNFITTED_KV_READ_EFFICIENCY = 1.0
+#: Before any fit: the hard roofline, max(memory time, compute time).
+UNFITTED_ROOFLINE_SHARPNESS = math.inf
+#: Before any fit: TP all-reduces run at the collective model's (nccl-tests) bandwidth.
+UNFITTED_TP_COMM_EFFICIENCY = 1.0
 #: Before any fit: no fixed time per layer or per iteration [s].
 UNFITTED_OVERHEAD_S = 0.0
 #: bf16 and fp16 run on the same tensor cores at the same rate; any other dtype without a
@@ -65,14 +70,42 @@ def serving_kv_read_efficiency() -> float:
     return _fitted("kv_read_efficiency", UNFITTED_KV_READ_EFFICIENCY)
 
 
+def serving_roofline_sharpness() -> float:
+    """Exponent of the soft roofline of the linear layers, fitted (``inf`` = hard max) [—]."""
+    return _fitted("roofline_sharpness", UNFITTED_ROOFLINE_SHARPNESS)
+
+
+def serving_tp_comm_efficiency() -> float:
+    """Share of the collective model's all-reduce bandwidth that serving TP all-reduces reach
+    on the decode critical path, fitted on the serving cases [fraction]."""
+    return _fitted("tp_comm_efficiency", UNFITTED_TP_COMM_EFFICIENCY)
+
+
 def serving_overhead_per_layer_s() -> float:
     """Fixed time per layer per scheduler iteration, fitted on the serving cases [s]."""
     return _fitted("overhead_per_layer_s", UNFITTED_OVERHEAD_S)
 
 
-def serving_overhead_per_iteration_s() -> float:
-    """Fixed time per scheduler iteration (scheduling, sampling, host sync) [s]."""
+def serving_overhead_per_iteration_s(engine: str | None = None) -> float:
+    """Fixed time per scheduler iteration (scheduling, sampling, host sync) [s].
+
+    Parameters
+    ----------
+    engine : str, optional
+        ``trtllm``, ``vllm`` or ``sglang``: that engine's fitted value
+        (``engines.<name>.overhead_per_iteration_s`` in ``calibration.yaml``) when it has one;
+        an engine without published throughput cases takes the global fitted value, which
+        :func:`engine_is_calibrated` reports.
+    """
+    per = serving_calibration().get("engines", {}).get(engine or "", {})
+    if "overhead_per_iteration_s" in per:
+        return float(per["overhead_per_iteration_s"])
     return _fitted("overhead_per_iteration_s", UNFITTED_OVERHEAD_S)
+
+
+def engine_is_calibrated(engine: str) -> bool:
+    """Whether ``engine`` has its own fitted per-iteration time in ``calibration.yaml``."""
+    return "overhead_per_iteration_s" in serving_calibration().get("engines", {}).get(engine, {})
 
 
 def measured_matmul_efficiency(acc: Accelerator, dtype: str) -> float:

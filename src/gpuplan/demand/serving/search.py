@@ -19,33 +19,38 @@ References
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, NoReturn
 
 import numpy as np
-import numpy.typing as npt
 
 from gpuplan.catalog import Catalog, load_catalog
 from gpuplan.catalog.schema import Accelerator
-from gpuplan.checks import check_choice, check_number, check_optional_number, check_whole
+from gpuplan.checks import check_choice, check_whole
 from gpuplan.demand.arch import Arch, arch_from_config, param_counts
 from gpuplan.demand.hardware import Hardware
 from gpuplan.demand.layouts import Layout, check_layout, pp_options, tp_options
-from gpuplan.demand.memory import KV_DTYPES, RUNTIME_RESERVED_BYTES, inference_memory
+from gpuplan.demand.memory import RUNTIME_RESERVED_BYTES, inference_memory
 from gpuplan.demand.serving.engine import (
     COMPUTE_DTYPE,
     MAX_QUEUE_UTILISATION,
+    Z_P99,
     decode_step_s,
     p99_wait_s,
     prefill_s,
+    server_mean_concurrency,
     speculative_speedup,
 )
+from gpuplan.demand.serving.engines import EngineProfile, engine_for, kv_reserved_tokens
 from gpuplan.demand.serving.fitted import (
     serving_hardware,
     serving_kv_read_efficiency,
     serving_overhead_per_iteration_s,
     serving_overhead_per_layer_s,
+    serving_roofline_sharpness,
+    serving_tp_comm_efficiency,
 )
+from gpuplan.demand.serving.inputs import MAX_PARALLEL_DEGREE, check_serve_inputs
 from gpuplan.demand.serving.results import ReplicaOut, ServeResult
 from gpuplan.errors import UserError
 from gpuplan.units import SECONDS_PER_DAY
@@ -70,13 +75,6 @@ DEFAULT_HEADROOM = 0.20
 DEFAULT_DRAFT_TOKENS = 4
 #: Largest pipeline degree searched for a replica.
 PP_OPTIONS_MAX = 8
-#: Upper bounds on the inputs; beyond them a request is a typo, not a plan.
-MAX_TOKENS_PER_REQUEST = 2**22
-MAX_PARALLEL_DEGREE = 2**16
-MAX_RATE_REQUESTS_PER_S = 1e9
-MAX_TOKENS_PER_DAY = 1e18
-MAX_LATENCY_TARGET_MS = 1e7
-MAX_HEADROOM = 10.0
 #: Formats tried by ``quant="auto"``, in order.
 AUTO_FORMATS = ("bf16", "fp8", "int8", "int4", "fp4")
 #: Compute dtypes every accelerator runs (the catalog requires a bf16 or fp16 peak).
@@ -86,11 +84,9 @@ FP8_KV_FORMATS = ("fp8", "fp4")
 #: MLPerf's scenarios: Offline (every query at once, no latency bound; targets, if given, are
 #: checked at the chosen batch) and Server (Poisson arrivals, p99 TTFT/TPOT bounds).
 SCENARIOS = ("offline", "server")
-#: Standard normal 99th percentile, for the p99 of a Poisson occupancy (normal approximation).
-Z_P99 = 2.3263
 #: Iteration components reported in ``breakdown_s`` (see :func:`decode_step_s`).
-BREAKDOWN_KEYS = ("weights_s", "gemm_s", "attention_s", "tp_comm_s", "ep_comm_s", "pp_comm_s",
-                  "overhead_s")
+BREAKDOWN_KEYS = ("weights_s", "gemm_s", "linear_s", "attention_s", "elementwise_s",
+                  "tp_comm_s", "ep_comm_s", "pp_comm_s", "overhead_s")
 
 
 @dataclass(frozen=True)
@@ -112,6 +108,9 @@ class _Request:
     need_tokens_per_s: float | None  # offered output tokens/s including headroom
     scenario: str = "offline"
     draft: Arch | None = None  # the speculative draft model, when one is used
+    engine: EngineProfile | None = None  # None: KV held at the mean context (vLLM's rule)
+    tp_comm_efficiency: float = 1.0  # share of the modelled all-reduce bandwidth reached
+    roofline_sharpness: float = math.inf  # soft-roofline exponent of the linear layers
 
 
 @dataclass(frozen=True)
@@ -122,6 +121,7 @@ class _Shape:
     kv: str
     tp: int
     pp: int
+    ep: int
     batch: int
     max_conc: int
     out_tps: float
@@ -139,14 +139,15 @@ def serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | None = N
           input_tokens: int = 1024, output_tokens: int = 256, rate: float | None = None,
           tokens_per_day: float | None = None, ttft_ms: float | None = None,
           tpot_ms: float | None = None, tp: int | None = None, pp: int | None = None,
-          max_batch: int = MAX_BATCH_DEFAULT, headroom: float = DEFAULT_HEADROOM,
+          max_batch: int | None = None, headroom: float = DEFAULT_HEADROOM,
           speculative_acceptance: float | None = None,
           draft_tokens: int = DEFAULT_DRAFT_TOKENS,
           catalog: Catalog | None = None, overhead_per_layer_s: float | None = None,
           kv_read_efficiency: float | None = None,
           overhead_per_iteration_s: float | None = None, scenario: str = "offline",
-          serving_fraction: float | None = None, draft_model: str | None = None
-          ) -> ServeResult:
+          serving_fraction: float | None = None, draft_model: str | None = None,
+          engine: str | None = None, tp_comm_efficiency: float | None = None,
+          require_slo: bool = False, roofline_sharpness: float | None = None) -> ServeResult:
     """Best replica shape under the latency targets, and the fleet for a traffic level.
 
     Parameters
@@ -168,8 +169,8 @@ def serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | None = N
         p99 time-to-first-token and time-per-output-token targets [ms].
     tp, pp : int, optional
         Pin the replica's tensor / pipeline degree (searched otherwise).
-    max_batch : int
-        Engine cap on concurrent sequences per replica [sequences].
+    max_batch : int, optional
+        Cap on concurrent sequences per replica [sequences]; default the engine's (2048, 256).
     headroom : float
         Spare capacity above the offered load [fraction] (0.2 = 20 %).
     speculative_acceptance : float, optional
@@ -194,6 +195,18 @@ def serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | None = N
     serving_fraction : float, optional
         Fraction of the measured matmul ceiling serving GEMMs reach [fraction]; default the
         fitted value.
+    engine : str, optional
+        ``trtllm``, ``vllm`` or ``sglang``; default per vendor (NVIDIA: TensorRT-LLM, else
+        vLLM). It sets how KV is reserved at admission and the fixed time per iteration
+        (:mod:`~gpuplan.demand.serving.engines`).
+    tp_comm_efficiency : float, optional
+        Share of the modelled all-reduce bandwidth the TP all-reduces reach [fraction]; default
+        the fitted value.
+    require_slo : bool
+        Raise when no shape meets the latency targets (the message names the nearest feasible
+        targets) instead of returning the closest shape with ``meets_slo`` False.
+    roofline_sharpness : float, optional
+        Soft-roofline exponent of the linear layers [—]; default the fitted value.
 
     Returns
     -------
@@ -206,38 +219,71 @@ def serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | None = N
         Bad values, unknown names, no shape that fits, or a format the accelerator lacks.
     """
     cat = catalog or load_catalog()
-    _check(input_tokens=input_tokens, output_tokens=output_tokens, rate=rate,
-           tokens_per_day=tokens_per_day, ttft_ms=ttft_ms, tpot_ms=tpot_ms, max_batch=max_batch,
-           headroom=headroom, speculative_acceptance=speculative_acceptance,
-           draft_tokens=draft_tokens, kv_dtype=kv_dtype)
+    acc = cat.accelerator(gpu)
+    eng = engine_for(acc, engine)
+    max_batch = eng.max_batch if max_batch is None else max_batch
+    check_serve_inputs(input_tokens=input_tokens, output_tokens=output_tokens, rate=rate,
+                       tokens_per_day=tokens_per_day, ttft_ms=ttft_ms, tpot_ms=tpot_ms,
+                       max_batch=max_batch, headroom=headroom,
+                       speculative_acceptance=speculative_acceptance,
+                       draft_tokens=draft_tokens, kv_dtype=kv_dtype)
     check_choice("scenario", scenario, SCENARIOS)
     name, cfg, _ = cat.model(model)
     arch = arch_from_config(cfg, name)
-    acc = cat.accelerator(gpu)
     formats = _formats(acc, quant)
+    _check_pins(arch, tp, pp)
+    demand = _demand(rate, tokens_per_day, output_tokens)
+    req = _Request(
+        input_tokens=input_tokens, output_tokens=output_tokens, tp=tp, pp=pp,
+        max_batch=max_batch, ttft_ms=ttft_ms, tpot_ms=tpot_ms,
+        speculative_acceptance=speculative_acceptance, draft_tokens=draft_tokens,
+        overhead_per_layer_s=_figure(overhead_per_layer_s, serving_overhead_per_layer_s()),
+        kv_read_efficiency=_figure(kv_read_efficiency, serving_kv_read_efficiency()),
+        overhead_per_iteration_s=_figure(overhead_per_iteration_s,
+                                         serving_overhead_per_iteration_s(eng.name)),
+        need_tokens_per_s=None if demand is None else demand * (1 + headroom),
+        scenario=scenario, engine=eng,
+        tp_comm_efficiency=_figure(tp_comm_efficiency, serving_tp_comm_efficiency()),
+        roofline_sharpness=_figure(roofline_sharpness, serving_roofline_sharpness()),
+        draft=None if speculative_acceptance is None
+        else _draft(cat, arch, name, draft_model))
+    best, n_eval = _best_shape(cat, acc, arch, formats, kv_dtype, serving_fraction, req)
+    if best is None:
+        _raise_no_fit(cat, acc, arch, name, quant, kv_dtype, serving_fraction, req)
+    if require_slo and not best.meets:
+        _raise_unmet(best, req, name, acc.id)
+    return _result(arch, name, acc.id, best, req, rate=rate, demand=demand, headroom=headroom,
+                   n_eval=n_eval)
+
+
+def _figure(given: float | None, fitted: float) -> float:
+    """An override of a fitted serving figure, or the fitted value."""
+    return fitted if given is None else given
+
+
+def _check_pins(arch: Arch, tp: int | None, pp: int | None) -> None:
+    """Pinned tensor / pipeline degrees must be whole and fit the model's layout."""
     if tp is not None or pp is not None:
         for field, v in (("tp", tp), ("pp", pp)):
             if v is not None:
                 check_whole(field, v, MAX_PARALLEL_DEGREE)
         check_layout(arch, Layout(tp=tp or 1, pp=pp or 1), field=None)
-    demand = None
+
+
+def _demand(rate: float | None, tokens_per_day: float | None, output_tokens: int
+            ) -> float | None:
+    """Offered output tokens/s from a request rate or a daily token volume [tokens/s]."""
     if rate is not None:
-        demand = rate * output_tokens
-    elif tokens_per_day is not None:
-        demand = tokens_per_day / SECONDS_PER_DAY
-    req = _Request(
-        input_tokens=input_tokens, output_tokens=output_tokens, tp=tp, pp=pp,
-        max_batch=max_batch, ttft_ms=ttft_ms, tpot_ms=tpot_ms,
-        speculative_acceptance=speculative_acceptance, draft_tokens=draft_tokens,
-        overhead_per_layer_s=serving_overhead_per_layer_s() if overhead_per_layer_s is None
-        else overhead_per_layer_s,
-        kv_read_efficiency=serving_kv_read_efficiency() if kv_read_efficiency is None
-        else kv_read_efficiency,
-        overhead_per_iteration_s=serving_overhead_per_iteration_s()
-        if overhead_per_iteration_s is None else overhead_per_iteration_s,
-        need_tokens_per_s=None if demand is None else demand * (1 + headroom),
-        scenario=scenario, draft=None if speculative_acceptance is None
-        else _draft(cat, arch, name, draft_model))
+        return rate * output_tokens
+    if tokens_per_day is not None:
+        return tokens_per_day / SECONDS_PER_DAY
+    return None
+
+
+def _best_shape(cat: Catalog, acc: Accelerator, arch: Arch, formats: list[str],
+                kv_dtype: str | None, serving_fraction: float | None, req: _Request
+                ) -> tuple[_Shape | None, int]:
+    """The best shape over the weight formats (None if none fits), and shapes evaluated."""
     best: _Shape | None = None
     n_eval = 0
     for fmt in formats:
@@ -248,12 +294,49 @@ def serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | None = N
         n_eval += n
         if shape is not None and (best is None or _better(shape, best)):
             best = shape
-    if best is None:
-        raise UserError(f"{name} does not fit on {acc.id} with the shapes searched (tp up to "
-                        f"the scale-up domain, pp up to {PP_OPTIONS_MAX}); try a smaller weight "
-                        f"format (quant), or see fit for {name} on {acc.id}", field="quant")
-    return _result(arch, name, acc.id, best, req, rate=rate, demand=demand, headroom=headroom,
-                   n_eval=n_eval)
+    return best, n_eval
+
+
+def _raise_no_fit(cat: Catalog, acc: Accelerator, arch: Arch, name: str, quant: str,
+                  kv_dtype: str | None, serving_fraction: float | None, req: _Request
+                  ) -> NoReturn:
+    """One-line error for a model that fits no shape searched, naming the nearest that fits:
+    the best shape of the same format unpinned (if tp/pp were pinned), else the widest format
+    that fits."""
+    where = f"{name} does not fit on {acc.id}"
+    if req.tp is not None or req.pp is not None:
+        field = "tp" if req.tp is not None else "pp"
+        pinned = f"tp={req.tp or 1}, pp={req.pp or 1}"
+        free = replace(req, tp=None, pp=None)
+        alt, _ = _best_shape(cat, acc, arch, _formats(acc, quant), kv_dtype, serving_fraction,
+                             free)
+        if alt is not None:
+            raise UserError(f"{field} {getattr(req, field)}: {where} at {pinned}; the best "
+                            f"shape that fits is tp={alt.tp}, pp={alt.pp} ({alt.fmt})",
+                            field=field)
+    for fmt in [f for f in AUTO_FORMATS if f in _formats(acc, "auto")]:
+        alt, _ = _best_shape(cat, acc, arch, [fmt], kv_dtype, serving_fraction, req)
+        if alt is not None:
+            raise UserError(f"quant {quant}: {where} in {quant} with the shapes searched; the "
+                            f"nearest that fits is quant {alt.fmt} at tp={alt.tp}, "
+                            f"pp={alt.pp}", field="quant")
+    raise UserError(f"quant {quant}: {where} in any weight format with tp up to the scale-up "
+                    f"domain and pp up to {PP_OPTIONS_MAX}; see fit for {name} on {acc.id}",
+                    field="quant")
+
+
+def _raise_unmet(best: _Shape, req: _Request, name: str, gpu: str) -> None:
+    """One-line error for targets nothing meets, with the nearest feasible targets [ms]."""
+    misses = [(f, t, v) for f, t, v in (("tpot_ms", req.tpot_ms, best.tpot / MS),
+                                         ("ttft_ms", req.ttft_ms, best.ttft / MS))
+              if t is not None and v > t]
+    field, target, _ = misses[0] if misses else ("tpot_ms", req.tpot_ms, 0.0)
+    near = ", ".join(f"{f} {math.ceil(v)}" for f, t, v in (
+        ("ttft_ms", req.ttft_ms, best.ttft / MS), ("tpot_ms", req.tpot_ms, best.tpot / MS))
+        if t is not None)
+    raise UserError(f"{field} {target:g}: no replica shape of {name} on {gpu} meets the "
+                    f"latency targets; the nearest feasible is {near} (tp={best.tp}, "
+                    f"pp={best.pp}, batch {best.batch}, {best.fmt})", field=field)
 
 
 def _result(arch: Arch, name: str, gpu: str, best: _Shape, req: _Request, *,
@@ -262,7 +345,10 @@ def _result(arch: Arch, name: str, gpu: str, best: _Shape, req: _Request, *,
     """The :class:`ServeResult` of the chosen shape: replica, fleet, bottleneck and notes."""
     notes: list[str] = list(arch.notes)
     if not best.meets:
-        notes.append("no shape meets the latency targets; the fastest-responding shape is shown")
+        reach = ", ".join(f"{k} {v * 1e3:.0f} ms" for k, v, t in (
+            ("TTFT", best.ttft, req.ttft_ms), ("TPOT", best.tpot, req.tpot_ms)) if t)
+        notes.append("no shape meets the latency targets; the shape closest to them is shown: "
+                     f"it reaches {reach}, the nearest feasible targets")
     if req.scenario == "server":
         p99 = math.ceil(best.batch + Z_P99 * math.sqrt(best.batch))
         notes.append(f"server scenario: Poisson arrivals at a mean of {best.batch} sequences in "
@@ -275,7 +361,7 @@ def _result(arch: Arch, name: str, gpu: str, best: _Shape, req: _Request, *,
                      f"each replica at ≤ {1 / (1 + headroom):.0%} of that load")
     I, O = req.input_tokens, req.output_tokens
     rep = ReplicaOut(gpus=best.tp * best.pp, tp=best.tp, pp=best.pp,
-                     ep=best.tp if arch.is_moe else 1, quant=best.fmt, kv_dtype=best.kv,
+                     ep=best.ep, quant=best.fmt, kv_dtype=best.kv,
                      batch=best.batch, max_concurrency=best.max_conc,
                      output_tokens_per_s=best.out_tps,
                      total_tokens_per_s=best.out_tps * (I + O) / O, ttft_s=best.ttft,
@@ -328,77 +414,81 @@ def _better(a: _Shape, b: _Shape) -> bool:
     return (not a.meets, a.fleet_gpus, -a.per_gpu) < (not b.meets, b.fleet_gpus, -b.per_gpu)
 
 
-def server_mean_concurrency(cap: npt.ArrayLike) -> np.ndarray:
-    """Largest mean concurrency whose p99 stays within ``cap`` under Poisson arrivals [sequences].
-
-    Parameters
-    ----------
-    cap : array_like
-        Sequences the replica can hold at once (memory, engine cap) [sequences].
-
-    Notes
-    -----
-    With Poisson arrivals and no admission wait, the number of sequences in service is Poisson
-    with mean ``N̄ = λ·(TTFT + O·TPOT)`` (Little's law; M/G/∞ occupancy [5]_). Its p99 is
-    ``N̄ + z·√N̄`` (normal approximation, z = 2.326); solving ``N̄ + z√N̄ = cap`` gives
-    ``N̄ = ((√(z² + 4·cap) − z)/2)²``. For cap = 896: 829.
-    """
-    c = np.asarray(cap, dtype=float)
-    return np.asarray(((np.sqrt(Z_P99**2 + 4 * c) - Z_P99) / 2) ** 2)
-
-
 def _batches(arch: Arch, hw: Hardware, fmt: str, kv: str, req: _Request
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Candidate (tp, pp, batch) rows: the batch grid, plus each shape's memory-bound cap.
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Candidate (tp, pp, batch, ep) rows: the batch grid, plus each shape's memory-bound cap.
 
     Offline runs a shape at the most sequences its KV memory (or the engine cap) holds; Server
-    at the mean concurrency whose p99 fits that cap (:func:`server_mean_concurrency`).
+    at the mean concurrency whose p99 fits that cap (:func:`server_mean_concurrency`). An MoE
+    model at TP > 1 is tried with its experts TP-sliced (ep 1) and expert-parallel (ep = tp).
     """
     tps = [req.tp] if req.tp else tp_options(arch, hw.domain)
     pps = [req.pp] if req.pp else [p for p in pp_options(arch, PP_OPTIONS_MAX)
                                    if p & (p - 1) == 0]
     T0, P0 = (x.ravel().astype(float) for x in np.meshgrid(tps, pps, indexing="ij"))
     grid = np.array([b for b in BATCH_OPTIONS if b <= req.max_batch], dtype=float)
-    probe = _capacity(arch, hw, fmt, kv, req, T0, P0, np.full_like(T0, grid[-1]))
+    probe = _capacity(arch, hw, fmt, kv, req, T0, P0)
     cap = np.minimum(probe, req.max_batch)
     extra = np.stack([cap, server_mean_concurrency(cap)], axis=1)
     B = np.concatenate([np.broadcast_to(grid, (T0.size, grid.size)), extra], axis=1)
     B = np.maximum(np.floor(B), 1.0)
     n = B.shape[1]
-    return np.repeat(T0, n), np.repeat(P0, n), B.ravel()
+    T, P, B = np.repeat(T0, n), np.repeat(P0, n), B.ravel()
+    if not arch.is_moe:
+        return T, P, B, np.ones_like(T)
+    wide = T > 1
+    return (np.concatenate([T, T[wide]]), np.concatenate([P, P[wide]]),
+            np.concatenate([B, B[wide]]), np.concatenate([np.ones_like(T), T[wide]]))
+
+
+def _memory_model(arch: Arch, hw: Hardware, fmt: str, kv: str, req: _Request, T: np.ndarray,
+                  P: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-GPU memory of each shape as ``static + workspace + per_seq · b`` [bytes], and the KV
+    budget [bytes].
+
+    Notes
+    -----
+    static = weights (target and draft) + runtime reserve; the workspace (largest chunk's
+    activations) is allocated before the KV pool, which gets ``FREE_MEMORY_FRACTION`` of the
+    rest [2]_; a sequence takes the KV of the tokens its engine reserves plus its logits (slope
+    and workspace from two :func:`~gpuplan.demand.memory.inference_memory` calls).
+    """
+    I, O = req.input_tokens, req.output_tokens
+    ctx = kv_reserved_tokens(req.engine, I, O) if req.engine else I + O / 2
+    b1 = max(float(PREFILL_CHUNK_TOKENS), 1.0)
+    models = [arch] if req.draft is None else [arch, req.draft]
+    static = np.zeros_like(T)
+    slope = np.zeros_like(T)
+    work = np.zeros_like(T)
+    for a in models:
+        m1 = inference_memory(a, weight_format=fmt, kv_dtype=kv, batch=b1, context_tokens=ctx,
+                              tp=T, pp=P)
+        m2 = inference_memory(a, weight_format=fmt, kv_dtype=kv, batch=2 * b1,
+                              context_tokens=ctx, tp=T, pp=P)
+        d1, d2 = m1.kv_cache + m1.activations, m2.kv_cache + m2.activations
+        s_a = (d2 - d1) / b1
+        static, slope, work = static + m1.weights, slope + s_a, work + d1 - s_a * b1
+    static = static + RUNTIME_RESERVED_BYTES
+    budget = FREE_MEMORY_FRACTION * np.maximum(hw.memory_bytes - static - work, 0.0)
+    return static, work, slope, budget
 
 
 def _capacity(arch: Arch, hw: Hardware, fmt: str, kv: str, req: _Request, T: np.ndarray,
-              P: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """Most sequences each shape holds: KV + workspace within the free memory [sequences]."""
-    mem = inference_memory(arch, weight_format=fmt, kv_dtype=kv, batch=B,
-                           context_tokens=req.input_tokens + req.output_tokens / 2,
-                           tp=T, pp=P)
-    static = mem.weights + RUNTIME_RESERVED_BYTES
-    budget = FREE_MEMORY_FRACTION * np.maximum(hw.memory_bytes - static, 0.0)
-    return np.asarray(np.floor(budget / ((mem.total - static) / B)))
+              P: np.ndarray) -> np.ndarray:
+    """Most sequences each shape holds: their reserved KV within the KV pool [sequences]."""
+    _, _, slope, budget = _memory_model(arch, hw, fmt, kv, req, T, P)
+    return np.asarray(np.floor(budget / slope))
 
 
 def _shapes(arch: Arch, hw: Hardware, fmt: str, kv: str, req: _Request) -> dict[str, np.ndarray]:
     """Memory, throughput and latency of every replica shape (tp × pp × batch) [SI units]."""
-    T, P, B = _batches(arch, hw, fmt, kv, req)
+    T, P, B, EP = _batches(arch, hw, fmt, kv, req)
     I, O = req.input_tokens, req.output_tokens
     ctx_avg = I + O / 2
-    # paged KV holds each running sequence at its mean context I + O/2 (blocks grow with it):
-    # reserving the whole I + O at admission under-predicts the memory-bound TensorRT-LLM rows
-    # (70B TP1 on H100: 506 vs 911.62 tok/s measured), so the published engines did not
-    mem = inference_memory(arch, weight_format=fmt, kv_dtype=kv, batch=B,
-                           context_tokens=ctx_avg, tp=T, pp=P)
-    static = mem.weights + RUNTIME_RESERVED_BYTES
-    total = mem.total
-    if req.draft is not None:  # the draft model's weights and KV share the replica
-        d_mem = inference_memory(req.draft, weight_format=fmt, kv_dtype=kv, batch=B,
-                                 context_tokens=ctx_avg, tp=T, pp=P)
-        static, total = static + d_mem.weights, total + d_mem.total
-    budget = FREE_MEMORY_FRACTION * np.maximum(hw.memory_bytes - static, 0.0)
-    dynamic = total - static
-    # largest concurrency each shape holds (for reporting): KV and workspace scale with batch
-    max_conc = np.floor(budget / (dynamic / B))
+    static, work, slope, budget = _memory_model(arch, hw, fmt, kv, req, T, P)
+    total = static + work + slope * B
+    # largest concurrency each shape holds: the engine's reserved KV per sequence in the pool
+    max_conc = np.floor(budget / slope)
     alpha = req.speculative_acceptance
     gamma = req.draft_tokens if req.draft is not None else 0
     tokens_per_step = speculative_speedup(alpha or 0.0, gamma) if gamma else 1.0
@@ -407,7 +497,9 @@ def _shapes(arch: Arch, hw: Hardware, fmt: str, kv: str, req: _Request) -> dict[
     kw: dict[str, Any] = dict(weight_format=fmt, kv_dtype=kv, context=ctx_avg, tp=T,
                               pp=P, overhead_per_layer_s=req.overhead_per_layer_s,
                               kv_read_efficiency=req.kv_read_efficiency,
-                              overhead_per_iteration_s=req.overhead_per_iteration_s)
+                              overhead_per_iteration_s=req.overhead_per_iteration_s,
+                              tp_comm_efficiency=req.tp_comm_efficiency,
+                              roofline_sharpness=req.roofline_sharpness, ep=EP)
     per_seq = I / (O / tokens_per_step)
 
     def step(batch: np.ndarray, prefill: bool) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -422,7 +514,7 @@ def _shapes(arch: Arch, hw: Hardware, fmt: str, kv: str, req: _Request) -> dict[
 
     iteration, dec = step(B, True)
     alone, _ = step(B, False)
-    fits = (static <= hw.memory_bytes) & (dynamic <= budget)
+    fits = (static + work <= hw.memory_bytes) & (max_conc >= B)
     # Server: the batch is the mean of a Poisson occupancy; its p99 must fit, and TPOT is the
     # iteration at that p99 batch (Little's law, M/G/∞) [5]_.
     peak_b = B
@@ -434,12 +526,13 @@ def _shapes(arch: Arch, hw: Hardware, fmt: str, kv: str, req: _Request) -> dict[
     # plus the p99 wait for admission (M/M/1 on the prefill share of the iteration) [5]_.
     chunks = np.ceil(I / np.maximum(PREFILL_CHUNK_TOKENS - peak_b, MIN_PREFILL_CHUNK_TOKENS))
     pre = prefill_s(arch, hw, weight_format=fmt, input_tokens=I, tp=T, pp=P,
-                    overhead_per_layer_s=req.overhead_per_layer_s)
+                    overhead_per_layer_s=req.overhead_per_layer_s,
+                    tp_comm_efficiency=req.tp_comm_efficiency)
     first = np.maximum(chunks * slow * P, pre)
     rho = np.clip((iteration - alone) / iteration, 0, MAX_QUEUE_UTILISATION)
     # pipeline: p micro-batches of b in flight; a token crosses all p stages
     out_tps = B * tokens_per_step / iteration
-    return {"T": T, "P": P, "B": B, "mem": total, "max_conc": max_conc, "fits": fits,
+    return {"T": T, "P": P, "B": B, "EP": EP, "mem": total, "max_conc": max_conc, "fits": fits,
             "out_tps": out_tps, "tpot": slow * P / tokens_per_step,
             "ttft": first + p99_wait_s(first, rho), "per_gpu": out_tps / (T * P),
             "iteration": iteration, "alone": alone,
@@ -478,35 +571,15 @@ def _search(arch: Arch, hw: Hardware, fmt: str, kv: str, req: _Request
             miss = np.maximum(miss, a["tpot"] / (req.tpot_ms * MS))
         i = int(idx[np.argmin(miss[idx])])
     linear = "weights_read_s" if a["weights_s"][i] >= a["gemm_s"][i] else "gemm_compute_s"
-    bd = {linear: float(max(a["weights_s"][i], a["gemm_s"][i])),
-          "attention_s": float(a["attention_s"][i]), "tp_comm_s": float(a["tp_comm_s"][i]),
+    bd = {linear: float(a["linear_s"][i]),
+          "attention_s": float(a["attention_s"][i]),
+          "elementwise_s": float(a["elementwise_s"][i]), "tp_comm_s": float(a["tp_comm_s"][i]),
           "ep_comm_s": float(a["ep_comm_s"][i]), "pp_comm_s": float(a["pp_comm_s"][i]),
           "fixed_overhead_s": float(a["overhead_s"][i])}
     out_i = float(a["out_tps"][i])
     return n, _Shape(
-        fmt=fmt, kv=kv, tp=int(T[i]), pp=int(P[i]), batch=int(a["B"][i]),
+        fmt=fmt, kv=kv, tp=int(T[i]), pp=int(P[i]), ep=int(a["EP"][i]), batch=int(a["B"][i]),
         max_conc=int(min(a["max_conc"][i], req.max_batch) * P[i]), out_tps=out_i,
         ttft=float(a["ttft"][i]), tpot=float(a["tpot"][i]), per_gpu=float(a["per_gpu"][i]),
         fleet_gpus=float(np.ceil(need / out_i) * T[i] * P[i]) if need else 0.0,
         mem=int(a["mem"][i]), meets=meets, breakdown=bd, iteration=float(a["iteration"][i]))
-
-
-def _check(*, input_tokens: int, output_tokens: int, rate: float | None,
-           tokens_per_day: float | None, ttft_ms: float | None, tpot_ms: float | None,
-           max_batch: int, headroom: float, speculative_acceptance: float | None,
-           draft_tokens: int, kv_dtype: str | None) -> None:
-    """Check the inputs of :func:`serve` (messages start with the parameter's name)."""
-    for field, v in (("input_tokens", input_tokens), ("output_tokens", output_tokens),
-                     ("max_batch", max_batch), ("draft_tokens", draft_tokens)):
-        check_whole(field, v, MAX_TOKENS_PER_REQUEST)
-    for field, x, hi in (("rate", rate, MAX_RATE_REQUESTS_PER_S),
-                         ("tokens_per_day", tokens_per_day, MAX_TOKENS_PER_DAY),
-                         ("ttft_ms", ttft_ms, MAX_LATENCY_TARGET_MS),
-                         ("tpot_ms", tpot_ms, MAX_LATENCY_TARGET_MS)):
-        check_optional_number(field, x, 0.0, hi, lo_open=True)
-    if rate is not None and tokens_per_day is not None:
-        raise UserError("rate or tokens_per_day: give one, not both", field="rate")
-    check_number("headroom", headroom, 0.0, MAX_HEADROOM)
-    check_optional_number("speculative_acceptance", speculative_acceptance, 0.0, 1.0)
-    if kv_dtype is not None:
-        check_choice("kv_dtype", kv_dtype, KV_DTYPES)
