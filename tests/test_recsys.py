@@ -133,8 +133,8 @@ def test_retrain_one_epoch(dlrm, cat):
 
 #: Bounds on |predicted / published − 1| (stated, not tuned per case). At the time of writing:
 #: train 8×H100 −0.7 % (the case the one efficiency factor was chosen on), 8×H200 +8.2 %,
-#: 128×H100 +11.9 %; inference offline 8×H100 −7.0 %, 8×H200 −4.1 %; server 8×H100 +7.5 %,
-#: 8×H200 +3.4 %.
+#: 128×H100 +11.9 %; inference offline 8×H100 −7.0 %, 8×H200 −4.1 %; server 8×H100 +1.6 %,
+#: 8×H200 −2.3 % (before the Server batch-fit rule of serve_capacity: +7.5 %, +3.4 %).
 FIT_CASE = "mlperf-train-v4.0-dlrm-dcnv2-8xh100"
 FIT_BOUND = 0.05
 CASE_BOUND = 0.15
@@ -371,6 +371,41 @@ def test_serving_slo_is_met_and_costs_throughput(cat, dlrm):
     assert tight.serve_gpus >= srv.serve_gpus
     assert srv.serve_gpus == int(np.ceil(1e6 * 1.2 / srv.serve_qps_per_gpu))
     assert off.serve.replica_gpus == 1   # int8 DLRM-DCNv2 (27.8 GB) fits one H100, as in MLPerf
+
+
+#: MLPerf Inference v4.1 closed, NVIDIA, dlrm-v2-99 Server / Offline samples/s
+#: (mlcommons/inference_results_v4.1 closed/NVIDIA/results/{DGX-H100_H100-SXM-80GBx8_TRT,
+#: H200-SXM-141GBx8_TRT}/dlrm-v2-99/{Server,Offline}/performance/run_1/mlperf_log_summary.txt):
+#: 8×H100 510,155.11 / 595,658 = 0.856; 8×H200 585,207.78 / 637,342 = 0.918.
+MLPERF_SERVER_OVER_OFFLINE = {"h100-sxm": 510155.11 / 595658.0, "h200": 585207.78 / 637342.0}
+#: Stated bound on |model ratio / measured ratio − 1|. At the time of writing the model gives
+#: 0.936 (H100, +9.4 %) and 0.935 (H200, +1.9 %): it does not see why NVIDIA's H100 Server run
+#: is further below Offline than its H200 run (H200's config stages inputs on the device,
+#: start_from_device = True; the H100x8 one copies them from the host).
+SERVER_RATIO_BOUND = 0.10
+
+
+@pytest.mark.parametrize("gpu", sorted(MLPERF_SERVER_OVER_OFFLINE))
+def test_server_below_offline_as_mlperf_measured(cat, dlrm, gpu):
+    off = plan_recsys(dlrm, gpu, gpus=8, items_per_query=270, catalog=cat)
+    srv = plan_recsys(dlrm, gpu, gpus=8, p99_ms=60, items_per_query=270, catalog=cat)
+    ratio = srv.serve_qps_per_gpu / off.serve_qps_per_gpu
+    print(f"{gpu}: server/offline {ratio:.3f} (MLPerf {MLPERF_SERVER_OVER_OFFLINE[gpu]:.3f})")
+    assert ratio < 0.97                       # the 60 ms bound alone would give ≈ 0.99
+    assert abs(ratio / MLPERF_SERVER_OVER_OFFLINE[gpu] - 1) <= SERVER_RATIO_BOUND
+
+
+def test_server_load_leaves_room_for_poisson_arrivals(cat, dlrm):
+    # the arrivals during one batch cycle T (Poisson, mean λT) must fit the next batch of q
+    # queries at p99: λT ≤ N̄(q) = ((√(z² + 4q) − z)/2)², z = 2.326 (server_mean_concurrency).
+    # T ≥ q / offline throughput, so λ ≤ offline · N̄(q)/q.
+    from gpuplan.demand.serving.engine import server_mean_concurrency
+
+    srv = plan_recsys(dlrm, "h100-sxm", gpus=8, p99_ms=60, items_per_query=270, catalog=cat)
+    q = srv.serve.batch_queries
+    bound = srv.serve.offline_qps_per_gpu * float(server_mean_concurrency(q)) / q
+    assert srv.serve_qps_per_gpu <= bound * (1 + 1e-9)
+    assert srv.serve.p99_s <= 0.060
 
 
 def test_p99_latency_of_batching():

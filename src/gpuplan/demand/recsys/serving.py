@@ -4,7 +4,8 @@ A replica holds the model on the fewest GPUs whose memory holds it (MLPerf Infer
 hold a whole int8 DLRM-DCNv2 on one H100; a model larger than a node's HBM is served by a
 node-sized replica with its coldest rows in host DRAM or on SSD) and batches queries; each query
 scores ``items_per_query`` user-item pairs. The largest batch whose p99 latency (batch fill +
-queue + batch time) meets the SLO sets the queries per second a replica sustains.
+queue + batch time) meets the SLO, at a load whose Poisson arrivals during one batch fit the
+next batch at p99, sets the queries per second a replica sustains (MLPerf Server scenario).
 
 References
 ----------
@@ -24,6 +25,7 @@ from gpuplan.demand.memory import DTYPE_BYTES
 from gpuplan.demand.recsys.hardware import NVME_PAGE_BYTES, RecsysHardware, all_to_all_time_s
 from gpuplan.demand.recsys.sizes import RecsysArrays, gather_bytes, lookups_per_sample
 from gpuplan.demand.recsys.training import dense_time_s
+from gpuplan.demand.serving.engine import server_mean_concurrency
 
 #: Serving math formats tried, in order, when an accelerator has no tensor peak for the spec's
 #: ``serving.dense_dtype`` (the plan then says so in its notes).
@@ -178,9 +180,25 @@ def serve_capacity(a: RecsysArrays, rh: RecsysHardware, *, items_per_query: floa
 
     Notes
     -----
-    Offline: ``max_q q / T(q·n)``. Under an SLO: over batch sizes q and utilisations ρ, the
-    largest ``λ = ρ·q/T`` with :func:`serve_p99_latency_s` ≤ SLO — the largest batch that meets
-    the SLO at the highest load it can carry.
+    Offline: ``max_q q / T(q·n)``. Under an SLO (MLPerf Server: Poisson arrivals, p99 bound):
+    over batch caps q and utilisations ρ, the largest ``λ = ρ·q/T`` such that
+
+    1. :func:`serve_p99_latency_s` ≤ SLO, and
+    2. the queries that arrive while one batch runs fit the next batch at p99: the arrivals in
+       one cycle T are Poisson with mean ``λT = ρq``, so ``ρq + z₉₉√(ρq) ≤ q``, i.e.
+       ``ρ ≤ N̄(q)/q`` with ``N̄`` from :func:`~gpuplan.demand.serving.engine.server_mean_concurrency`
+       (the rule the LLM Server scenario uses for its sequence cap [3]_). A load above it makes
+       the backlog grow batch after batch, whatever the latency bound.
+
+    Rule 2 is what puts Server below Offline when the latency bound is loose (DLRM-v2's 60 ms):
+    for q = 1536 queries ``N̄/q`` = 0.94.
+
+    References
+    ----------
+    .. [3] MLPerf Inference rules, Server scenario: Poisson query arrivals, the result is the
+       highest arrival rate whose p99 latency meets the bound (mlcommons/inference_policies
+       inference_rules.adoc, "Server"); M/G/∞ occupancy as in
+       :func:`~gpuplan.demand.serving.engine.server_mean_concurrency`.
     """
     n = items_per_query
     q = np.array([x for x in SERVE_BATCH_QUERY_OPTIONS if x * n <= max_pairs] or [1], float)
@@ -195,7 +213,8 @@ def serve_capacity(a: RecsysArrays, rh: RecsysHardware, *, items_per_query: floa
                 "offline_qps": offline}
     lam = RHO_GRID[None, :] * thr[:, None]
     lat = serve_p99_latency_s(q[:, None], lam, bt["gpu_s"][:, None], bt["h2d_s"][:, None])
-    ok = lat <= p99_s
+    fits = RHO_GRID[None, :] <= (server_mean_concurrency(q) / q)[:, None]
+    ok = (lat <= p99_s) & fits
     if not ok.any():
         return {"qps": 0.0, "batch_queries": 0.0, "p99_s": float(np.min(lat)), "batch_s": 0.0,
                 "offline_qps": offline}
