@@ -1,4 +1,23 @@
+import os
+
 import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _catalog_cache_dir(tmp_path_factory):
+    """Every test (and every CLI subprocess it starts) caches the catalog in a temporary folder,
+    never in the user's ~/.cache."""
+    from gpuplan.catalog import CACHE_DIR_ENV_VAR, NO_CACHE_ENV_VAR
+
+    old = {k: os.environ.get(k) for k in (CACHE_DIR_ENV_VAR, NO_CACHE_ENV_VAR)}
+    os.environ[CACHE_DIR_ENV_VAR] = str(tmp_path_factory.mktemp("gpuplan-cache"))
+    os.environ.pop(NO_CACHE_ENV_VAR, None)
+    yield
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
 
 
 @pytest.fixture(scope="session")

@@ -11,8 +11,12 @@ quote never inherits the built-in figure's source, note or currency year.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import pickle
 import re
+import sys
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -113,12 +117,21 @@ class Catalog:
     ``origin`` maps (section, id) to the file the entry was last defined in.
     """
 
-    def __init__(self, files: list[Path]) -> None:
+    def __init__(self, files: list[Path], cached: _CacheEntry | None = None) -> None:
         self._files = files
-        self._index = {p: _top_level_keys(p) for p in files}
+        self._index_map: dict[Path, set[str]] | None = None
         self._parsed: dict[Path, dict[str, Any]] = {}
-        self.origin: dict[tuple[str, str], str] = {}
+        self.origin: dict[tuple[str, str], str] = dict(cached["origin"]) if cached else {}
         self._done: dict[str, dict[str, Any]] = {}
+        #: Sections from the validated-catalog cache, pickled; unpickled on first use.
+        self._pickled: dict[str, bytes] = dict(cached["sections"]) if cached else {}
+
+    @property
+    def _index(self) -> dict[Path, set[str]]:
+        """Section names each file defines (scanned on first need: a cache hit never needs it)."""
+        if self._index_map is None:
+            self._index_map = {p: _top_level_keys(p) for p in self._files}
+        return self._index_map
 
     def _raw_section(self, name: str) -> dict[str, Any]:
         """Merge the entries of ``name`` from every file that has it, in order."""
@@ -136,6 +149,11 @@ class Catalog:
         return merged
 
     def _section(self, name: str) -> dict[str, Any]:
+        if name not in self._done and name in self._pickled:
+            try:  # a cache entry that no longer unpickles is rebuilt from the YAML below
+                self._done[name] = pickle.loads(self._pickled.pop(name))
+            except Exception:
+                self._pickled.clear()
         if name not in self._done:
             self._done[name] = _validate_section(name, self._raw_section(name), self.origin,
                                                  self)
@@ -381,6 +399,10 @@ def build_catalog(overlays: list[Path] | tuple[Path, ...] = (), *,
     if include_builtin:
         files += sorted(DATA_DIR.glob("*.yaml"))
     extra = [Path(p) for p in overlays]
+    cache_file = _cache_file(files + extra)
+    cached = _read_cache(cache_file) if cache_file else None
+    if cached is not None:  # these very bytes were read and validated before
+        return Catalog(files + extra, cached)
     for p in extra:  # user files are read and checked now, so their mistakes show at once
         _read_yaml(p)
     files += extra
@@ -390,6 +412,8 @@ def build_catalog(overlays: list[Path] | tuple[Path, ...] = (), *,
         for sec in sections():
             if sec in touched or (sec in ("systems", "fabrics") and "accelerators" in touched):
                 cat._section(sec)
+    if cache_file:
+        _write_cache(cache_file, cat)
     return cat
 
 
@@ -436,6 +460,101 @@ def _validate_section(sec: str, entries: dict[str, Any], origin: dict[tuple[str,
                     raise UserError(f"{origin[('fabrics', fid)]}: fabrics entry {fid!r}, field "
                                     f"accelerators: unknown accelerator {a!r}")
     return out
+
+
+# -- the validated-catalog cache ---------------------------------------------------------------
+#: Directory of the cache (default ``$XDG_CACHE_HOME/gpuplan``, else ``~/.cache/gpuplan``).
+CACHE_DIR_ENV_VAR = "GPUPLAN_CACHE_DIR"
+#: Set to ``1`` to neither read nor write the cache.
+NO_CACHE_ENV_VAR = "GPUPLAN_NO_CACHE"
+#: Cache files kept; older ones (other overlays, earlier catalogs) are removed [files].
+MAX_CACHE_FILES = 16
+_CACHE_PREFIX = "catalog-"
+_CACHE_SUFFIX = ".pickle"
+#: Bumped when the layout of a cache entry changes.
+_CACHE_FORMAT = 1
+#: The code that turns YAML into validated entries: its bytes are part of the cache key.
+_CODE_FILES = (*sorted(Path(__file__).parent.glob("*.py")),
+               *sorted(Path(__file__).parent.parent.glob("*.py")))
+
+
+class _CacheEntry(dict[str, Any]):
+    """``{"sections": {name: pickled entries}, "origin": {(section, id): file}}``."""
+
+
+def cache_dir() -> Path:
+    """Directory of the validated-catalog cache (``$GPUPLAN_CACHE_DIR`` when set)."""
+    explicit = os.environ.get(CACHE_DIR_ENV_VAR)
+    if explicit:
+        return Path(explicit)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "gpuplan"
+
+
+def _cache_file(files: list[Path]) -> Path | None:
+    """Cache file of a catalog built from ``files``, or None (cache off, a file unreadable).
+
+    Notes
+    -----
+    key = sha256 over the cache format, the gpuplan and Python versions, and the path and bytes
+    of every catalog file and of the code that validates them (``gpuplan/*.py``,
+    ``gpuplan/catalog/*.py``): any edit gives a new key, so a stale entry is never read.
+    """
+    if os.environ.get(NO_CACHE_ENV_VAR, "") not in ("", "0"):
+        return None
+    from gpuplan import __version__
+
+    h = hashlib.sha256(f"{_CACHE_FORMAT}|{__version__}|{sys.version}".encode())
+    try:
+        for p in (*_CODE_FILES, *files):
+            data = p.read_bytes()
+            h.update(f"|{p}|{len(data)}|".encode())
+            h.update(data)
+    except (OSError, ValueError):  # a missing overlay: the normal load reports it
+        return None
+    return cache_dir() / f"{_CACHE_PREFIX}{h.hexdigest()[:40]}{_CACHE_SUFFIX}"
+
+
+def _read_cache(path: Path) -> _CacheEntry | None:
+    """The entry in ``path``; None when absent, unreadable or corrupt (it is then rebuilt)."""
+    try:
+        entry = pickle.loads(path.read_bytes())
+    except Exception:  # corrupt, truncated, from another build: never an error
+        return None
+    if (not isinstance(entry, dict) or not isinstance(entry.get("sections"), dict)
+            or not isinstance(entry.get("origin"), dict)):
+        return None
+    return _CacheEntry(entry)
+
+
+def _write_cache(path: Path, cat: Catalog) -> None:
+    """Validate every section of ``cat`` and store them in ``path``; any failure skips it.
+
+    Written to a temporary file and renamed (``os.replace``), so a reader never sees half a file.
+    """
+    try:
+        cat.validate_all()
+    except UserError:  # a section that fails is reported when used, as without the cache
+        return
+    entry = {"sections": {name: pickle.dumps(cat._section(name), pickle.HIGHEST_PROTOCOL)
+                          for name in sections()}, "origin": dict(cat.origin)}
+    tmp: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=_CACHE_SUFFIX)
+        with os.fdopen(fd, "wb") as f:
+            pickle.dump(entry, f, pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+        tmp = None
+        old = sorted(path.parent.glob(f"{_CACHE_PREFIX}*{_CACHE_SUFFIX}"),
+                     key=lambda q: q.stat().st_mtime, reverse=True)
+        for q in old[MAX_CACHE_FILES:]:
+            q.unlink(missing_ok=True)
+    except (OSError, pickle.PicklingError, TypeError, AttributeError):
+        pass  # an unwritable cache directory (or an entry that does not pickle): no cache
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
 
 
 @lru_cache(maxsize=8)

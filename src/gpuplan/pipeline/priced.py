@@ -17,13 +17,16 @@ on-demand rent and the levelised owned GPU-hour of a reference cluster.
 
 from __future__ import annotations
 
-from typing import Literal, cast
+from functools import cache
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from gpuplan.catalog import Catalog, load_catalog
 from gpuplan.checks import check_choice, check_optional_number, check_whole
-from gpuplan.demand.serving import DEFAULT_HEADROOM, ServeCost, ServeResult
-from gpuplan.demand.training import CostOut, Phase, TrainResult
-from gpuplan.money import LoanTerms, RiskResult, TcoResult
+
+if TYPE_CHECKING:  # the demand and money stages load when a function needs them (cold start)
+    from gpuplan.demand.serving import ServeResult
+    from gpuplan.demand.training import Phase, TrainResult
+    from gpuplan.money import LoanTerms, RiskResult, TcoResult
 
 #: Highest price accepted for a GPU-hour, rented or owned [USD per GPU-hour].
 MAX_USD_PER_GPU_HOUR = 1e4
@@ -148,7 +151,7 @@ def priced_train(model: str, gpu: str, gpus: int, tokens: float, *,
     cost [USD] = ``gpu_hours`` [GPU-h] × price [USD per GPU-hour], with ``gpu_hours`` including
     the time lost to failures unless ``failures`` is False.
     """
-    from gpuplan.demand.training import train
+    from gpuplan.demand.training import CostOut, train
     from gpuplan.demand.training.frameworks import check_framework_name
 
     check_prices(rent_usd_per_gpu_hour, own_usd_per_gpu_hour)
@@ -169,7 +172,7 @@ def priced_serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | N
                  input_tokens: int = 1024, output_tokens: int = 256, rate: float | None = None,
                  tokens_per_day: float | None = None, ttft_ms: float | None = None,
                  tpot_ms: float | None = None, tp: int | None = None, pp: int | None = None,
-                 max_batch: int | None = None, headroom: float = DEFAULT_HEADROOM,
+                 max_batch: int | None = None, headroom: float | None = None,
                  speculative_acceptance: float | None = None,
                  draft_tokens: int = DEFAULT_DRAFT_TOKENS,
                  rent_usd_per_gpu_hour: float | None = None,
@@ -199,8 +202,9 @@ def priced_serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | N
         Pinned tensor / pipeline degree [1].
     max_batch : int, optional
         Engine cap on concurrent sequences per replica [sequences]; default the engine's.
-    headroom : float
-        Spare capacity above the offered load [fraction].
+    headroom : float, optional
+        Spare capacity above the offered load [fraction]; default
+        :data:`gpuplan.demand.serving.DEFAULT_HEADROOM`.
     speculative_acceptance : float, optional
         Draft-token acceptance rate [fraction].
     draft_tokens : int
@@ -224,9 +228,11 @@ def priced_serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | N
     ServeResult
         With ``cost_usd`` from :func:`gpuplan.money.serve_cost` [USD/h, USD per million tokens].
     """
-    from gpuplan.demand.serving import serve
+    from gpuplan.demand.serving import DEFAULT_HEADROOM, ServeCost, serve
     from gpuplan.money import serve_cost
 
+    if headroom is None:
+        headroom = DEFAULT_HEADROOM
     cat = catalog or load_catalog()
     res = serve(model, gpu, quant=quant, kv_dtype=kv_dtype, input_tokens=input_tokens,
                 output_tokens=output_tokens, rate=rate, tokens_per_day=tokens_per_day,
@@ -241,10 +247,34 @@ def priced_serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | N
     return res
 
 
-class TcoRiskResult(TcoResult):
-    """:class:`~gpuplan.money.TcoResult` with its Monte Carlo (``gpuplan tco --json``)."""
+if TYPE_CHECKING:
+    class TcoRiskResult(TcoResult):
+        """:class:`~gpuplan.money.TcoResult` with its Monte Carlo (``gpuplan tco --json``)."""
 
-    risk: RiskResult | None = None
+        risk: RiskResult | None = None
+
+
+@cache
+def _tco_risk_result() -> type[TcoRiskResult]:
+    """The class ``TcoRiskResult``, built on first use so that importing this module does not
+    load the money stage (``gpuplan serve`` and ``fit`` start faster)."""
+    from gpuplan.money import RiskResult, TcoResult  # noqa: F401  (RiskResult: the annotation)
+
+    class _Built(TcoResult):
+        """:class:`~gpuplan.money.TcoResult` with its Monte Carlo (``gpuplan tco --json``)."""
+
+        risk: RiskResult | None = None
+
+    _Built.__module__ = __name__
+    _Built.__name__ = _Built.__qualname__ = "TcoRiskResult"  # pickle finds it via __getattr__
+    return cast("type[TcoRiskResult]", _Built)
+
+
+def __getattr__(name: str) -> Any:
+    """``TcoRiskResult`` on demand (PEP 562); any other missing name is an AttributeError."""
+    if name == "TcoRiskResult":
+        return _tco_risk_result()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _cloud_arg(cloud: str | float | None) -> str | float | None:
@@ -322,7 +352,7 @@ def tco_with_risk(gpu: str, gpus: int, *, system: str | None = None, region: str
               rent_price_change_per_year=rent_price_change_per_year,
               construction_months=construction_months, catalog=catalog or load_catalog())
     rk = risk(res, n_samples=risk_samples, seed=seed) if risk_samples else None
-    return TcoRiskResult.model_construct(**dict(res), risk=rk)
+    return _tco_risk_result().model_construct(**dict(res), risk=rk)
 
 
 __all__ = ["TcoRiskResult", "check_prices", "default_prices", "priced_serve", "priced_train",
