@@ -66,9 +66,9 @@ workloads:
 risk: {samples: 500, seed: 3}
 """))
     o = r.options[0]
-    assert o.tco.inputs.demand_gpu_hours_error == pytest.approx(0.148)
+    assert o.tco.inputs.demand_gpu_hours_error == pytest.approx(0.102)
     d = o.risk.distributions["demand_multiplier"]
-    assert (d.low, d.mode, d.high) == pytest.approx((1 - 0.148, 1.0, 1 + 0.148))
+    assert (d.low, d.mode, d.high) == pytest.approx((1 - 0.102, 1.0, 1 + 0.102))
     assert any("demand_multiplier" in n for n in o.tco.notes)
 
 

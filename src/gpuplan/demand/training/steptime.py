@@ -26,7 +26,8 @@ References
 .. [5] Lepikhin et al. 2020 (GShard) / Fedus et al. 2022: expert parallelism with all-to-all
    dispatch and combine per MoE layer, forward and backward.
 .. [6] Chowdhery et al. 2022 (PaLM) Appendix B: MFU with 6N + 12·L·H·Q·T model FLOPs per token.
-.. [7] Dao 2023, "FlashAttention-2", arXiv 2307.08691: 50-73 % of peak on A100 forward+backward.
+.. [7] Dao 2023, "FlashAttention-2", arXiv 2307.08691: 50-73 % of peak on A100 forward+backward;
+   the backward (Algorithm 2) recomputes ``S = QKᵀ`` and ``P`` block by block.
 .. [8] Hu et al. 2021, "LoRA: Low-Rank Adaptation of Large Language Models", arXiv 2106.09685.
 """
 
@@ -98,6 +99,12 @@ BACKWARD_OVER_FORWARD = 2.0
 #: LoRA/QLoRA backward: only the input-gradient matmuls (the frozen base has no weight
 #: gradient; the rank-r adapters' are negligible) — Hu et al. 2021 Section 4.2 [8]_.
 LORA_BACKWARD_OVER_FORWARD = 1.0
+#: FlashAttention's backward does 2.5× the forward's FLOPs: it recomputes the scores ``QKᵀ``
+#: from the saved log-sum-exp instead of reading a stored score matrix, so five matmuls run
+#: where the forward has two [7]_ (Algorithm 2; the FLOP count of its benchmark script,
+#: ``benchmarks/benchmark_flash_attention.py``: bwd = 2.5 × fwd). Model FLOPs still count the
+#: backward as 2× the forward; this is the kernel's work, which sets its time.
+FLASH_BACKWARD_OVER_FORWARD = 2.5
 #: Share of one micro-batch's time available to hide the gradient reduce-scatter/all-reduce
 #: (overlapped with the backward of the last micro-batch) and the ZeRO parameter all-gather
 #: (overlapped with the forward of the first): the backward is 2/3 of a micro-batch.
@@ -238,7 +245,10 @@ def _compute_terms(arch: Arch, c: _Candidates, s: float, hw: Hardware, mode: str
     if cap is not None and hw.half_peak_flops_per_s:
         attn_rate = min(attn_rate, cap * hw.half_peak_flops_per_s)
     attn_fwd = c.layers * attn_flops_fwd / attn_rate
-    attention = attn_fwd * (1 + BACKWARD_OVER_FORWARD)
+    # fused kernels recompute the scores in the backward; unfused ones read them back from HBM
+    attn_backward = BACKWARD_OVER_FORWARD if fw.materialises_scores \
+        else FLASH_BACKWARD_OVER_FORWARD
+    attention = attn_fwd * (1 + attn_backward)
     if fw.materialises_scores:  # unfused attention: the a·s² score matrix goes through HBM
         scores = c.layers * arch.num_heads / c.tp * c.tokens * s
         attn_fwd = attn_fwd + scores * UNFUSED_SCORE_BYTES_FORWARD / hw.hbm_bytes_per_s
