@@ -38,6 +38,9 @@ DSV3_GLOBAL_BATCH_TOKENS = 15360 * 4096
 #: (EP) spanning 8 nodes, and ZeRO-1 Data Parallelism (DP)", no tensor parallelism.
 DSV3_GPUS = 2048
 DSV3_LAYOUT = "tp=1,pp=16,cp=1,ep=64,zero=1"
+#: Sections 3.2-3.3: DeepSeek's HAI-LLM with DualPipe (all-to-all and PP communication hidden,
+#: 20 of 132 SMs on communication) and FP32 gradients: the catalog's ``hai-llm`` framework.
+DSV3_FRAMEWORK = "hai-llm"
 #: Table 1: pre-training 2,664K H800 GPU-hours, $5.328M at $2 per GPU-hour; the whole run
 #: (with context extension and post-training) 2,788K GPU-hours, $5.576M.
 DSV3_PRETRAIN_GPU_HOURS = 2.664e6
@@ -53,12 +56,12 @@ DSV3_DAYS_PER_TRILLION_TOKENS = 3.7
 def deepseek_v3_pretraining(cat):
     return train("deepseek-v3", "h800", DSV3_GPUS, DSV3_TOKENS, seq_len=DSV3_SEQ_LEN,
                  global_batch_tokens=DSV3_GLOBAL_BATCH_TOKENS, dtype="fp8", layout=DSV3_LAYOUT,
-                 catalog=cat)
+                 framework=DSV3_FRAMEWORK, catalog=cat)
 
 
 def test_deepseek_v3_pretraining_gpu_hours_and_wall_clock(deepseek_v3_pretraining):
-    # gpuplan's step-time, goodput and layout model on the published run (today +14 % in
-    # GPU-hours and wall-clock), against Table 1 and Section 1 of the report.
+    # gpuplan's step-time, goodput and layout model on the published run and framework (today
+    # +4.7 % in GPU-hours, +3.6 % in wall-clock), against Table 1 and Section 1 of the report.
     r = deepseek_v3_pretraining
     assert r.layout.tp == 1 and r.layout.pp == 16 and r.layout.ep == 64 and r.layout.zero == 1
     assert r.gpu_hours == pytest.approx(DSV3_PRETRAIN_GPU_HOURS, rel=RUN_REL_TOL)
