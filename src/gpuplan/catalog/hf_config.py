@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from gpuplan.errors import UserError
-from gpuplan.textfile import read_user_text
 
 #: Largest config.json accepted [bytes]; real ones are a few KB.
 MAX_CONFIG_BYTES = 16 * 2**20
@@ -38,6 +37,8 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         or not a JSON object. Its fields are checked by
         :func:`gpuplan.demand.arch.arch_from_config`, whose messages start with the file name.
     """
+    from gpuplan.textfile import read_user_text  # with PyYAML: only when a file is read
+
     p = Path(path)
     if p.is_dir():
         p = p / "config.json"
