@@ -118,6 +118,9 @@ def serve_cmd(
     tpot_ms: Annotated[float | None, typer.Option("--tpot-ms", help="p99 TPOT target.")] = None,
     tp: Annotated[int | None, typer.Option("--tp", help="Pin tensor parallelism.")] = None,
     pp: Annotated[int | None, typer.Option("--pp", help="Pin pipeline parallelism.")] = None,
+    ep: Annotated[int | None, typer.Option("--ep", help="Pin expert parallelism (MoE).")] = None,
+    attention_dp: Annotated[int | None, typer.Option(
+        "--attention-dp", help="Pin attention data parallelism (MoE).")] = None,
     max_batch: Annotated[int | None, typer.Option(
         "--max-batch", help="Engine batch cap (default the engine's: trtllm 2048, vllm 256).")
     ] = None,
@@ -151,7 +154,8 @@ def serve_cmd(
                        draft_tokens=draft_tokens, rent_usd_per_gpu_hour=rent_usd_per_gpu_hour,
                        own_usd_per_gpu_hour=own_usd_per_gpu_hour,
                        catalog=load_overlaid_catalog(catalog), scenario=scenario,
-                       engine=engine, draft_model=draft_model, require_slo=not best_effort)
+                       engine=engine, draft_model=draft_model, require_slo=not best_effort,
+                       ep=ep, attention_dp=attention_dp)
     output(res, as_json, "serve_report")
 
 

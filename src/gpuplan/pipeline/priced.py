@@ -179,7 +179,8 @@ def priced_serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | N
                  own_usd_per_gpu_hour: float | None = None,
                  catalog: Catalog | None = None, scenario: str = "offline",
                  engine: str | None = None, draft_model: str | None = None,
-                 require_slo: bool = False) -> ServeResult:
+                 require_slo: bool = False, ep: int | None = None,
+                 attention_dp: int | None = None) -> ServeResult:
     """A serving fleet (:func:`gpuplan.demand.serving.serve`) with its cost to own and to rent.
 
     Parameters
@@ -222,6 +223,8 @@ def priced_serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | N
         Speculative draft model (catalog name or config.json) [—].
     require_slo : bool
         Raise when no shape meets the latency targets, naming the nearest feasible ones [—].
+    ep, attention_dp : int, optional
+        Pinned expert-parallel and attention data-parallel degrees of an MoE replica [1].
 
     Returns
     -------
@@ -239,7 +242,8 @@ def priced_serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | N
                 ttft_ms=ttft_ms, tpot_ms=tpot_ms, tp=tp, pp=pp, max_batch=max_batch,
                 headroom=headroom, speculative_acceptance=speculative_acceptance,
                 draft_tokens=draft_tokens, catalog=cat, scenario=scenario, engine=engine,
-                draft_model=draft_model, require_slo=require_slo)
+                draft_model=draft_model, require_slo=require_slo, ep=ep,
+                attention_dp=attention_dp)
     check_prices(rent_usd_per_gpu_hour, own_usd_per_gpu_hour)
     rent, own = default_prices(gpu, cat, rent_usd_per_gpu_hour, own_usd_per_gpu_hour)
     res.cost_usd = ServeCost(**serve_cost(res, cat, own_usd_per_gpu_hour=own,

@@ -47,6 +47,10 @@ class ServeCase(BaseModel):
     quant: str = "bf16"
     kv_dtype: str | None = None
     tp: int = Field(default=1, ge=1)
+    #: Expert-parallel degree (None: searched) and attention data-parallel degree (default 1,
+    #: the published TP replica; None: searched) of an MoE replica.
+    ep: int | None = Field(default=None, ge=1)
+    attention_dp: int | None = Field(default=1, ge=1)
     gpus: int = Field(default=1, ge=1)
     input_tokens: int | None = Field(default=None, ge=1)
     output_tokens: int | None = Field(default=None, ge=1)
@@ -132,12 +136,16 @@ def predict_serve(case: ServeCase, cat: Catalog, serving: dict[str, float] | Non
                   serving_fraction=over.get("serving_fraction"),
                   tp_comm_efficiency=over.get("tp_comm_efficiency"), engine=case.engine,
                   roofline_sharpness=over.get("roofline_sharpness"),
-                  scenario="server" if server else "offline")
+                  scenario="server" if server else "offline", ep=case.ep,
+                  attention_dp=case.attention_dp)
     except UserError as e:
         if case.quantity == "fits" and "does not fit" in str(e):
             return 0.0, f"tp={case.tp}", assumptions
         raise
-    shape = f"tp={r.replica.tp},batch={r.replica.batch}"
+    rep = r.replica
+    moe = f",ep={rep.ep},attention_dp={rep.attention_dp}" \
+        if rep.ep > 1 or rep.attention_dp > 1 else ""
+    shape = f"tp={rep.tp}{moe},batch={rep.batch}"
     copies = case.gpus / r.replica.gpus
     values = {"fits": 1.0, "max_concurrency": float(r.replica.max_concurrency),
               "output_tokens_per_s": r.replica.output_tokens_per_s * copies,

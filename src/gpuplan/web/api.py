@@ -124,6 +124,8 @@ def add_demand_routes(app: FastAPI, state: WebState) -> None:
         ttft_ms: float | None = Query(None, gt=0, le=1e7),
         tpot_ms: float | None = Query(None, gt=0, le=1e7),
         tp: int | None = Query(None, ge=1, le=1024), pp: int | None = Query(None, ge=1, le=1024),
+        ep: int | None = Query(None, ge=1, le=1024),
+        attention_dp: int | None = Query(None, ge=1, le=1024),
         max_batch: int | None = Query(None, ge=1, le=2**20),
         headroom: float = Query(0.2, ge=0, le=10),
         speculative_acceptance: float | None = Query(None, ge=0, le=1),
@@ -144,7 +146,7 @@ def add_demand_routes(app: FastAPI, state: WebState) -> None:
             speculative_acceptance=speculative_acceptance, draft_tokens=draft_tokens,
             rent_usd_per_gpu_hour=rent_usd_per_gpu_hour,
             own_usd_per_gpu_hour=own_usd_per_gpu_hour, catalog=state.catalog,
-            scenario=scenario, engine=engine,
+            scenario=scenario, engine=engine, ep=ep, attention_dp=attention_dp,
             draft_model=None if draft_model is None else state.check_model(draft_model)
         ).model_dump()
 

@@ -36,6 +36,10 @@ References
 .. [11] Rajbhandari et al. 2022, "DeepSpeed-MoE: Advancing Mixture-of-Experts Inference and
    Training", ICML: expert parallelism places whole experts on GPUs and routes tokens to them
    with all-to-all, in place of slicing every expert by tensor parallelism.
+.. [12] DeepSeek-AI 2024, "DeepSeek-V3 Technical Report", arXiv:2412.19437, §3.4 (Inference
+   and Deployment): attention with TP4 and data parallelism (DP80 in decode), routed experts
+   with EP32 (prefill) / EP320 (decode), token dispatch and combine by all-to-all over NVLink
+   and InfiniBand, and redundant experts to balance the expert load.
 .. [8] Osama et al. 2023, "Stream-K: Work-centric Parallel Decomposition for Dense
    Matrix-Matrix Multiplication on the GPU", PPoPP: splitting the K loop across CTAs removes
    the wave-quantisation loss of tile-parallel GEMMs whose tile count is not a multiple of the
@@ -121,8 +125,8 @@ def decode_step_s(arch: Arch, hw: Hardware, *, weight_format: str, kv_dtype: str
                   prefill_tokens: npt.ArrayLike = 0.0, prefill_span: npt.ArrayLike = 1.0,
                   kv_read_efficiency: float = 1.0, overhead_per_iteration_s: float = 0.0,
                   verify_tokens: npt.ArrayLike = 0.0, tp_comm_efficiency: float = 1.0,
-                  roofline_sharpness: float = math.inf, ep: npt.ArrayLike = 1
-                  ) -> dict[str, np.ndarray]:
+                  roofline_sharpness: float = math.inf, ep: npt.ArrayLike = 1,
+                  attention_dp: npt.ArrayLike = 1) -> dict[str, np.ndarray]:
     """Time of one scheduler iteration on one pipeline stage, operator by operator [s].
 
     The iteration decodes one token for each of ``batch`` sequences and, with chunked prefill
@@ -166,9 +170,11 @@ def decode_step_s(arch: Arch, hw: Hardware, *, weight_format: str, kv_dtype: str
     roofline_sharpness : float
         Exponent of :func:`soft_roofline_s` for the linear layers [—]; ``inf`` = the hard
         ``max`` roofline.
-    ep : array_like
-        Expert-parallel degree: 1 = experts sliced by TP like the dense MLPs; ``tp`` = each GPU
-        holds ``E/tp`` whole experts and tokens travel to them by all-to-all [—].
+    ep, attention_dp : array_like
+        Expert-parallel degree (``E/ep`` experts per GPU, each sliced ``tp·attention_dp/ep``
+        ways; ``ep > 1`` routes tokens by all-to-all, :func:`moe_comm_s`) and attention
+        data-parallel degree (``attention_dp`` groups of TP=``tp``, each with its share of the
+        sequences and their KV; DeepSeek-V3 §3.4 [12]_) [—].
 
     Returns
     -------
@@ -189,6 +195,9 @@ def decode_step_s(arch: Arch, hw: Hardware, *, weight_format: str, kv_dtype: str
           + 2·(L/p)·t_allreduce((b+P)·h·2)/ε_tp + t_EP + [p > 1] t_sendrecv((b+P)·h·2)
           + (L/p)·t_layer + t_iteration
 
+    With attention data parallelism ``d`` the dense terms, attention and elementwise kernels
+    see the ``(b+P)/d`` rows of one group, the expert terms all ``b+P`` rows over ``t·d``
+    GPUs, and the communication is :func:`moe_comm_s`'s; ``d = 1`` is the formula above.
     W_touched counts only the experts the batch touches, ``E·(1 − (1 − k/E)^rows)``
     (:func:`expected_experts_touched`), and ``pad`` is the grouped GEMM's row padding at
     ``rows·k/touched`` rows per expert (:func:`grouped_gemm_row_padding`); F_dense is weighted
@@ -197,38 +206,33 @@ def decode_step_s(arch: Arch, hw: Hardware, *, weight_format: str, kv_dtype: str
     context and so dominates at long contexts and large batches.
     """
     b, ctx, tp, pp = (np.asarray(x, dtype=float) for x in (batch, context, tp, pp))
+    dp = np.asarray(attention_dp, dtype=float)
     ptok = np.asarray(prefill_tokens, dtype=float)
     q = 1.0 + np.asarray(verify_tokens, dtype=float)  # query rows per decoding sequence
     rows = b * q + ptok
+    b_g, ptok_g, rows_g = b / dp, ptok / dp, rows / dp  # one attention group's share
     t_weights, t_gemm, t_linear = linear_layers_s(arch, hw, weight_format=weight_format,
                                                   rows=rows, tp=tp, pp=pp,
-                                                  roofline_sharpness=roofline_sharpness)
-    kv_read = b * attention_span(arch, ctx) * kv_elements_per_token_per_layer(arch) \
+                                                  roofline_sharpness=roofline_sharpness,
+                                                  attention_dp=dp)
+    kv_read = b_g * attention_span(arch, ctx) * kv_elements_per_token_per_layer(arch) \
         * DTYPE_BYTES[kv_dtype] / (kv_shards(arch, tp) * pp)
     achieved_flops = hw.peak_flops_per_s * hw.matmul_efficiency
     attn_per_pos = FLOPS_PER_MAC * arch.num_heads * (arch.head_dim + arch.v_head_dim) / (tp * pp)
     t_kv = kv_read / (hw.hbm_bytes_per_s * kv_read_efficiency)
-    t_attn = np.maximum(t_kv, b * q * attn_per_pos * attention_span(arch, ctx) / achieved_flops) \
-        + ptok * attn_per_pos * attention_span(arch, prefill_span) / achieved_flops
+    t_attn = np.maximum(t_kv, b_g * q * attn_per_pos * attention_span(arch, ctx)
+                        / achieved_flops) \
+        + ptok_g * attn_per_pos * attention_span(arch, prefill_span) / achieved_flops
     layers = np.ceil(arch.num_layers / pp)
-    msg = rows * arch.hidden_size * ACT_BYTES
-    # experts TP-sliced: every layer all-reduces twice; experts whole on `ep` GPUs (EP = TP):
-    # an MoE layer all-reduces after attention only and dispatches / combines its routed
-    # tokens with two all-to-alls instead of the MLP all-reduce [11]_
-    moe_share = arch.num_moe_layers / arch.num_layers if arch.is_moe else 0.0
-    use_ep = np.asarray(ep, dtype=float) > 1
-    reduces = TP_ALL_REDUCES_PER_LAYER - np.where(use_ep, moe_share, 0.0)
-    t_tp = reduces * layers * group_time_s(
-        "all_reduce", msg, tp, 1, hw.domain, hw.up, hw.out) / tp_comm_efficiency
-    a2a = rows * arch.experts_per_token * arch.hidden_size * ACT_BYTES
-    t_ep = np.where(use_ep, EP_ALL_TO_ALLS_PER_LAYER * layers * moe_share * group_time_s(
-        "all_to_all", a2a, np.maximum(np.asarray(ep, dtype=float), 2), 1, hw.domain, hw.up,
-        hw.out) / tp_comm_efficiency, 0.0)
-    # pipeline: each stage hands its (b + P) rows of activations to the next once per iteration
-    # (send/recv on the scale-up domain while tp·pp fits in it, else across the scale-out link)
-    t_pp = np.where(pp > 1, group_time_s("send_recv", msg, 2, tp, hw.domain, hw.up, hw.out), 0.0)
+    t_tp, t_ep = moe_comm_s(arch, hw, rows_group=rows_g, rows_moe=rows, tp=tp,
+                            attention_dp=dp, ep=ep, layers=layers,
+                            tp_comm_efficiency=tp_comm_efficiency)
+    # pipeline: each group sends its rows to the next stage (NVLink while the replica fits)
+    msg = rows_g * arch.hidden_size * ACT_BYTES
+    t_pp = np.where(pp > 1, group_time_s("send_recv", msg, 2, tp * dp, hw.domain, hw.up,
+                                         hw.out), 0.0)
     t_over = layers * overhead_per_layer_s + overhead_per_iteration_s
-    t_elem = rows * elementwise_bytes_per_row(arch, tp) / (pp * hw.hbm_bytes_per_s)
+    t_elem = rows_g * elementwise_bytes_per_row(arch, tp) / (pp * hw.hbm_bytes_per_s)
     zero = 0 * rows
     return {"weights_s": t_weights + zero, "gemm_s": t_gemm + zero, "linear_s": t_linear + zero,
             "kv_read_s": t_kv + zero, "attention_s": t_attn + zero, "tp_comm_s": t_tp + zero,
@@ -237,8 +241,86 @@ def decode_step_s(arch: Arch, hw: Hardware, *, weight_format: str, kv_dtype: str
             "step_s": t_linear + t_attn + t_elem + t_tp + t_ep + t_pp + t_over}
 
 
+def moe_comm_s(arch: Arch, hw: Hardware, *, rows_group: npt.ArrayLike,
+               rows_moe: npt.ArrayLike, tp: npt.ArrayLike, attention_dp: npt.ArrayLike,
+               ep: npt.ArrayLike, layers: npt.ArrayLike, tp_comm_efficiency: float
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Tensor-parallel and expert-parallel communication of one pass on one stage [s].
+
+    Parameters
+    ----------
+    arch : Arch
+        The model.
+    hw : Hardware
+        The accelerator (its scale-up domain and both tiers' collective figures).
+    rows_group : array_like
+        Rows (tokens) of one attention group [rows].
+    rows_moe : array_like
+        Rows reaching each MoE layer from all ``attention_dp`` groups of the stage [rows].
+    tp, attention_dp, ep : array_like
+        Tensor-parallel degree of the dense part, attention data-parallel degree, and the
+        expert-parallel degree (dividing ``tp·attention_dp``) [—].
+    layers : array_like
+        Layers on the stage [layers].
+    tp_comm_efficiency : float
+        Share of the modelled collective bandwidth reached on the critical path [fraction].
+
+    Returns
+    -------
+    tuple of ndarray
+        ``(tp_comm_s, ep_comm_s)`` [s].
+
+    Notes
+    -----
+    Ranks are laid out TP innermost, then the attention groups, so the ``ep`` GPUs of an
+    expert group are consecutive and stay on NVLink while ``ep`` ≤ the scale-up domain; past
+    it :func:`~gpuplan.demand.comms.group_time_s` takes the scale-out figures at one NIC per
+    GPU (each GPU's tokens for other domains leave through its own NIC; DeepSeek-V3 §3.4
+    bounds its cross-node dispatch by the InfiniBand bandwidth [12]_). Per layer:
+
+    * attention (and a dense MLP): one all-reduce of ``rows_group·h·2`` bytes over ``t``;
+    * MoE layer, ``ep = 1``: the experts are sliced over all ``t·d`` GPUs, so every token is
+      gathered to them and the partial sums reduced: one all-reduce of ``rows_moe·h·2``
+      bytes over ``t·d`` (``d = 1``: the TP all-reduce of the dense MLP);
+    * MoE layer, ``ep > 1``: dispatch and combine, two all-to-alls over ``ep`` GPUs of
+      ``rows_group·k·h·2/t`` bytes per GPU (the TP ranks of a group hold the same tokens,
+      so each dispatches its ``1/t`` share) and, when ``t > 1``, an all-gather of the
+      group's ``rows_group·h·2`` combined rows over its ``t`` GPUs (both in ``ep_comm_s``),
+      plus an all-reduce of ``rows_group·h·2`` over the ``t·d/ep`` GPUs that share each
+      expert's slices (in ``tp_comm_s``) [11]_ [12]_.
+
+    Experts are assumed evenly loaded: no public per-layer imbalance figure for inference was
+    found to cite (DeepSeek-V3 §3.4 [12]_ replicates hot experts to balance the load instead);
+    the all-to-all runs at the catalog's all-to-all bus bandwidth (DeepEP's, where measured).
+    """
+    rg, rm = np.asarray(rows_group, dtype=float), np.asarray(rows_moe, dtype=float)
+    t, d, e = (np.asarray(x, dtype=float) for x in (tp, attention_dp, ep))
+    h, L = arch.hidden_size, np.asarray(layers, dtype=float)
+    moe_share = arch.num_moe_layers / arch.num_layers if arch.is_moe else 0.0
+    use_ep = e > 1
+    reduces = TP_ALL_REDUCES_PER_LAYER - moe_share
+    t_tp = reduces * L * group_time_s("all_reduce", rg * h * ACT_BYTES, t, 1, hw.domain, hw.up,
+                                      hw.out)
+    if arch.is_moe:
+        expert_group = t * d / e
+        moe_rows = np.where(use_ep, rg, rm)
+        t_tp = t_tp + moe_share * L * group_time_s(
+            "all_reduce", moe_rows * h * ACT_BYTES, np.where(use_ep, expert_group, t * d), 1,
+            hw.domain, hw.up, hw.out)
+    a2a = rg * arch.experts_per_token * h * ACT_BYTES / t
+    # past the domain every GPU's cross-domain share leaves through its own NIC: stride = domain
+    # makes group_time_s price one NIC per GPU rather than a ring's pooled NICs
+    a2a_stride = np.where(e > hw.domain, hw.domain, 1)
+    t_ep = np.where(use_ep, L * moe_share * (EP_ALL_TO_ALLS_PER_LAYER * group_time_s(
+        "all_to_all", a2a, np.maximum(e, 2), a2a_stride, hw.domain, hw.up, hw.out) + group_time_s(
+        "all_gather", rg * h * ACT_BYTES, t, 1, hw.domain, hw.up, hw.out)), 0.0)
+    return (np.asarray(t_tp / tp_comm_efficiency),
+            np.asarray(t_ep / tp_comm_efficiency))
+
+
 def linear_layers_s(arch: Arch, hw: Hardware, *, weight_format: str, rows: np.ndarray,
-                    tp: np.ndarray, pp: np.ndarray, roofline_sharpness: float
+                    tp: np.ndarray, pp: np.ndarray, roofline_sharpness: float,
+                    attention_dp: npt.ArrayLike = 1
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Weight-stream, GEMM and roofline times of the linear layers of one pass [s].
 
@@ -256,12 +338,18 @@ def linear_layers_s(arch: Arch, hw: Hardware, *, weight_format: str, rows: np.nd
         Tensor- and pipeline-parallel degree.
     roofline_sharpness : float
         Exponent of :func:`soft_roofline_s` [—].
+    attention_dp : array_like
+        Attention data-parallel degree ``d`` [—]: the dense GEMMs see ``rows/d`` rows on
+        ``tp·pp`` GPUs, the experts all ``rows`` on ``tp·d·pp`` GPUs.
 
     Notes
     -----
     Two kernels, two rooflines: the dense GEMMs (attention projections, dense and shared MLPs,
-    LM head) see every row; the routed experts run as one grouped GEMM over the experts the
-    batch touches, each with ``rows·k/touched`` rows padded to whole tiles. Decode GEMMs are
+    LM head) see every row of their group; the routed experts run as one grouped GEMM over the
+    experts the batch touches, each with ``rows·k/touched`` rows padded to whole tiles. Each
+    GPU holds ``E/ep`` experts (sliced ``t·d/ep`` ways) and, with uniform routing, reads the
+    ``touched/ep`` of them its share of the ``rows·k`` routed rows reaches: the expert bytes it
+    streams are ``W_experts·touched/(E·t·d·p)`` whatever ``ep`` is. Decode GEMMs are
     skinny: serving kernels split K (stream-K) so the tiles fill every SM and wave
     quantisation vanishes [8]_; what remains is the row padding, as for the experts.
     """
@@ -269,6 +357,8 @@ def linear_layers_s(arch: Arch, hw: Hardware, *, weight_format: str, rows: np.nd
     w_total = weight_bytes(arch, weight_format)
     bytes_per_param = w_total / pc.total
     w_dense = w_total - bytes_per_param * pc.expert
+    d = np.asarray(attention_dp, dtype=float)
+    rows_g = rows / d
     w_exp = np.zeros_like(rows)
     expert_pad = np.ones_like(rows)
     if arch.is_moe:
@@ -276,11 +366,12 @@ def linear_layers_s(arch: Arch, hw: Hardware, *, weight_format: str, rows: np.nd
         w_exp = bytes_per_param * pc.expert * touched / arch.num_experts
         expert_pad = grouped_gemm_row_padding(rows * arch.experts_per_token / touched)
     achieved_flops = hw.peak_flops_per_s * hw.matmul_efficiency
-    mm_flops = rows * FLOPS_PER_MAC * (matmul_params_active(arch) - pc.routed_active) / (tp * pp)
-    exp_flops = rows * FLOPS_PER_MAC * pc.routed_active / (tp * pp)
+    mm_flops = rows_g * FLOPS_PER_MAC * (matmul_params_active(arch) - pc.routed_active) \
+        / (tp * pp)
+    exp_flops = rows * FLOPS_PER_MAC * pc.routed_active / (tp * d * pp)
     t_w_dense = w_dense / (tp * pp) / hw.hbm_bytes_per_s
-    t_w_exp = w_exp / (tp * pp) / hw.hbm_bytes_per_s
-    t_g_dense = mm_flops * grouped_gemm_row_padding(rows) / achieved_flops
+    t_w_exp = w_exp / (tp * d * pp) / hw.hbm_bytes_per_s
+    t_g_dense = mm_flops * grouped_gemm_row_padding(rows_g) / achieved_flops
     t_g_exp = exp_flops * expert_pad / achieved_flops
     t_linear = soft_roofline_s(t_w_dense, t_g_dense, roofline_sharpness) \
         + soft_roofline_s(t_w_exp, t_g_exp, roofline_sharpness)
@@ -369,7 +460,8 @@ def grouped_gemm_row_padding(rows_per_expert: npt.ArrayLike) -> np.ndarray:
 
 def prefill_s(arch: Arch, hw: Hardware, *, weight_format: str, input_tokens: npt.ArrayLike,
               tp: npt.ArrayLike, pp: npt.ArrayLike, overhead_per_layer_s: float,
-              tp_comm_efficiency: float = 1.0) -> np.ndarray:
+              tp_comm_efficiency: float = 1.0, ep: npt.ArrayLike = 1,
+              attention_dp: npt.ArrayLike = 1) -> np.ndarray:
     """Time to prefill one prompt of ``input_tokens`` tokens through all stages [s].
 
     Parameters
@@ -388,23 +480,33 @@ def prefill_s(arch: Arch, hw: Hardware, *, weight_format: str, input_tokens: npt
         Fixed per-layer time [s].
     tp_comm_efficiency : float
         Share of the modelled all-reduce bandwidth reached [fraction].
+    ep, attention_dp : array_like
+        Expert-parallel and attention data-parallel degree (:func:`decode_step_s`) [—]: the
+        prompt runs in one attention group, its routed tokens on the experts of all
+        ``t·d`` GPUs.
 
     Notes
     -----
-    ``max(I·(2N + attention at mean span I/2)/(t·peak·η), W/(t·BW)) · p`` plus TP all-reduces of
-    ``I·h·2`` bytes, two per layer [1]_.
+    ``max(I·(2N_dense + attention at mean span I/2)/(t·peak·η) + I·2N_routed/(t·d·peak·η),
+    W_dense/(t·BW) + W_experts/(t·d·BW)) · p`` plus the communication of
+    :func:`moe_comm_s` at ``I`` rows (TP all-reduces of ``I·h·2`` bytes, two per layer, when
+    ``ep = d = 1``) [1]_.
     """
     i, tp, pp = (np.asarray(x, dtype=float) for x in (input_tokens, tp, pp))
+    d = np.asarray(attention_dp, dtype=float)
+    pc = param_counts(arch)
     attn = FLOPS_PER_MAC * arch.num_heads * (arch.head_dim + arch.v_head_dim) * attention_span(
         arch, np.maximum(i / 2, 1))
-    flops = i * (FLOPS_PER_MAC * matmul_params_active(arch) + attn) / (tp * pp)
-    w = weight_bytes(arch, weight_format) / (tp * pp)
+    flops = i * (FLOPS_PER_MAC * (matmul_params_active(arch) - pc.routed_active) + attn) \
+        / (tp * pp) + i * FLOPS_PER_MAC * pc.routed_active / (tp * d * pp)
+    w_total = weight_bytes(arch, weight_format)
+    w_exp = w_total / pc.total * pc.expert
+    w = (w_total - w_exp) / (tp * pp) + w_exp / (tp * d * pp)
     t = np.maximum(flops / (hw.peak_flops_per_s * hw.matmul_efficiency), w / hw.hbm_bytes_per_s)
     layers = np.ceil(arch.num_layers / pp)
-    t_tp = TP_ALL_REDUCES_PER_LAYER * layers * group_time_s(
-        "all_reduce", i * arch.hidden_size * ACT_BYTES, tp, 1, hw.domain, hw.up, hw.out) \
-        / tp_comm_efficiency
-    return np.asarray((t + t_tp + layers * overhead_per_layer_s) * pp)
+    t_tp, t_ep = moe_comm_s(arch, hw, rows_group=i, rows_moe=i, tp=tp, attention_dp=d, ep=ep,
+                            layers=layers, tp_comm_efficiency=tp_comm_efficiency)
+    return np.asarray((t + t_tp + t_ep + layers * overhead_per_layer_s) * pp)
 
 
 def p99_wait_s(service_s: npt.ArrayLike, utilisation: npt.ArrayLike) -> np.ndarray:

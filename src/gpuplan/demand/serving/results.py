@@ -10,13 +10,18 @@ from pydantic import BaseModel, ConfigDict
 
 
 class ReplicaOut(BaseModel):
-    """One replica: its shape, throughput [tokens/s], latencies [s] and memory [bytes]."""
+    """One replica: its shape, throughput [tokens/s], latencies [s] and memory [bytes].
+
+    ``gpus`` = ``tp·attention_dp·pp``; ``ep`` GPUs share the routed experts
+    (:mod:`~gpuplan.demand.serving.replica`).
+    """
 
     model_config = ConfigDict(extra="forbid")
     gpus: int
     tp: int
     pp: int
     ep: int
+    attention_dp: int = 1
     quant: str
     kv_dtype: str
     batch: int

@@ -1,6 +1,7 @@
 """The serving planner's entry point: the best replica shape under SLOs, and the fleet.
 
-:func:`serve` checks its inputs, evaluates every replica shape (TP × PP × batch) of every weight
+:func:`serve` checks its inputs, evaluates every replica shape (TP × attention DP × EP × PP ×
+batch, :mod:`~gpuplan.demand.serving.replica`) of every weight
 format asked for with the engine model (:mod:`~gpuplan.demand.serving.engine`), keeps those that
 fit in memory, picks the one that meets the latency targets with the fewest fleet GPUs, and
 sizes the fleet for the offered load. It prices nothing: the pipeline adds ``cost_usd``.
@@ -26,11 +27,10 @@ import numpy as np
 
 from gpuplan.catalog import Catalog, load_catalog
 from gpuplan.catalog.schema import Accelerator
-from gpuplan.checks import check_choice, check_whole
+from gpuplan.checks import check_choice
 from gpuplan.demand.arch import Arch, arch_from_config, param_counts
 from gpuplan.demand.hardware import Hardware
-from gpuplan.demand.layouts import Layout, check_layout, pp_options, tp_options
-from gpuplan.demand.memory import RUNTIME_RESERVED_BYTES, inference_memory
+from gpuplan.demand.layouts import pp_options
 from gpuplan.demand.serving.engine import (
     COMPUTE_DTYPE,
     MAX_QUEUE_UTILISATION,
@@ -50,7 +50,13 @@ from gpuplan.demand.serving.fitted import (
     serving_roofline_sharpness,
     serving_tp_comm_efficiency,
 )
-from gpuplan.demand.serving.inputs import MAX_PARALLEL_DEGREE, check_serve_inputs
+from gpuplan.demand.serving.inputs import check_serve_inputs
+from gpuplan.demand.serving.replica import (
+    check_replica_pins,
+    moe_shape_text,
+    replica_layouts,
+    replica_memory,
+)
 from gpuplan.demand.serving.results import ReplicaOut, ServeResult
 from gpuplan.errors import UserError
 from gpuplan.units import SECONDS_PER_DAY
@@ -111,6 +117,8 @@ class _Request:
     engine: EngineProfile | None = None  # None: KV held at the mean context (vLLM's rule)
     tp_comm_efficiency: float = 1.0  # share of the modelled all-reduce bandwidth reached
     roofline_sharpness: float = math.inf  # soft-roofline exponent of the linear layers
+    ep: int | None = None  # pinned expert-parallel degree (None: searched)
+    attention_dp: int | None = None  # pinned attention data-parallel degree
 
 
 @dataclass(frozen=True)
@@ -122,6 +130,7 @@ class _Shape:
     tp: int
     pp: int
     ep: int
+    dp: int
     batch: int
     max_conc: int
     out_tps: float
@@ -147,7 +156,8 @@ def serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | None = N
           overhead_per_iteration_s: float | None = None, scenario: str = "offline",
           serving_fraction: float | None = None, draft_model: str | None = None,
           engine: str | None = None, tp_comm_efficiency: float | None = None,
-          require_slo: bool = False, roofline_sharpness: float | None = None) -> ServeResult:
+          require_slo: bool = False, roofline_sharpness: float | None = None,
+          ep: int | None = None, attention_dp: int | None = None) -> ServeResult:
     """Best replica shape under the latency targets, and the fleet for a traffic level.
 
     Parameters
@@ -186,27 +196,26 @@ def serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | None = N
         Default: the built-in catalog.
     overhead_per_layer_s, overhead_per_iteration_s : float, optional
         Fixed times per layer and per scheduler iteration [s]; default the fitted values.
-    kv_read_efficiency : float, optional
-        Paged-attention KV read efficiency [fraction]; default the fitted value.
+    kv_read_efficiency, serving_fraction, tp_comm_efficiency : float, optional
+        Paged-attention KV read efficiency, the share of the measured matmul ceiling serving
+        GEMMs reach, and that of the modelled all-reduce bandwidth TP all-reduces reach
+        [fraction]; default the fitted values.
     scenario : str
         ``offline`` (all requests queued, the replica at its largest batch) or ``server``
         (Poisson arrivals: the mean concurrency is sized so its p99 fits the replica and the
         targets hold at that p99; MLPerf Inference's two datacenter scenarios).
-    serving_fraction : float, optional
-        Fraction of the measured matmul ceiling serving GEMMs reach [fraction]; default the
-        fitted value.
     engine : str, optional
         ``trtllm``, ``vllm`` or ``sglang``; default per vendor (NVIDIA: TensorRT-LLM, else
         vLLM). It sets how KV is reserved at admission and the fixed time per iteration
         (:mod:`~gpuplan.demand.serving.engines`).
-    tp_comm_efficiency : float, optional
-        Share of the modelled all-reduce bandwidth the TP all-reduces reach [fraction]; default
-        the fitted value.
     require_slo : bool
         Raise when no shape meets the latency targets (the message names the nearest feasible
         targets) instead of returning the closest shape with ``meets_slo`` False.
     roofline_sharpness : float, optional
         Soft-roofline exponent of the linear layers [—]; default the fitted value.
+    ep, attention_dp : int, optional
+        Pin an MoE replica's expert and attention data-parallel degrees [—] (a replica has
+        ``tp·attention_dp·pp`` GPUs; :mod:`~gpuplan.demand.serving.replica`).
 
     Returns
     -------
@@ -231,7 +240,7 @@ def serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | None = N
     name, cfg, _ = cat.model(model)
     arch = arch_from_config(cfg, name)
     formats = _formats(acc, quant)
-    _check_pins(arch, tp, pp)
+    check_replica_pins(arch, tp, pp, ep, attention_dp)
     demand = _demand(rate, tokens_per_day, output_tokens)
     req = _Request(
         input_tokens=input_tokens, output_tokens=output_tokens, tp=tp, pp=pp,
@@ -245,7 +254,7 @@ def serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | None = N
         scenario=scenario, engine=eng,
         tp_comm_efficiency=_figure(tp_comm_efficiency, serving_tp_comm_efficiency()),
         roofline_sharpness=_figure(roofline_sharpness, serving_roofline_sharpness()),
-        draft=None if speculative_acceptance is None
+        ep=ep, attention_dp=attention_dp, draft=None if speculative_acceptance is None
         else _draft(cat, arch, name, draft_model))
     best, n_eval = _best_shape(cat, acc, arch, formats, kv_dtype, serving_fraction, req)
     if best is None:
@@ -259,15 +268,6 @@ def serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | None = N
 def _figure(given: float | None, fitted: float) -> float:
     """An override of a fitted serving figure, or the fitted value."""
     return fitted if given is None else given
-
-
-def _check_pins(arch: Arch, tp: int | None, pp: int | None) -> None:
-    """Pinned tensor / pipeline degrees must be whole and fit the model's layout."""
-    if tp is not None or pp is not None:
-        for field, v in (("tp", tp), ("pp", pp)):
-            if v is not None:
-                check_whole(field, v, MAX_PARALLEL_DEGREE)
-        check_layout(arch, Layout(tp=tp or 1, pp=pp or 1), field=None)
 
 
 def _demand(rate: float | None, tokens_per_day: float | None, output_tokens: int
@@ -304,15 +304,19 @@ def _raise_no_fit(cat: Catalog, acc: Accelerator, arch: Arch, name: str, quant: 
     the best shape of the same format unpinned (if tp/pp were pinned), else the widest format
     that fits."""
     where = f"{name} does not fit on {acc.id}"
-    if req.tp is not None or req.pp is not None:
-        field = "tp" if req.tp is not None else "pp"
-        pinned = f"tp={req.tp or 1}, pp={req.pp or 1}"
-        free = replace(req, tp=None, pp=None)
+    pins = {k: getattr(req, k) for k in ("tp", "pp", "ep", "attention_dp")
+            if getattr(req, k) is not None}
+    if pins:
+        field = next(iter(pins))
+        pinned = ", ".join([f"tp={req.tp or 1}, pp={req.pp or 1}"] + [
+            f"{k}={v}" for k, v in pins.items() if k in ("ep", "attention_dp")])
+        free = replace(req, tp=None, pp=None, ep=None, attention_dp=None)
         alt, _ = _best_shape(cat, acc, arch, _formats(acc, quant), kv_dtype, serving_fraction,
                              free)
         if alt is not None:
             raise UserError(f"{field} {getattr(req, field)}: {where} at {pinned}; the best "
-                            f"shape that fits is tp={alt.tp}, pp={alt.pp} ({alt.fmt})",
+                            f"shape that fits is tp={alt.tp}, pp={alt.pp}"
+                            f"{moe_shape_text(alt.ep, alt.dp)} ({alt.fmt})",
                             field=field)
     for fmt in [f for f in AUTO_FORMATS if f in _formats(acc, "auto")]:
         alt, _ = _best_shape(cat, acc, arch, [fmt], kv_dtype, serving_fraction, req)
@@ -336,7 +340,9 @@ def _raise_unmet(best: _Shape, req: _Request, name: str, gpu: str) -> None:
         if t is not None)
     raise UserError(f"{field} {target:g}: no replica shape of {name} on {gpu} meets the "
                     f"latency targets; the nearest feasible is {near} (tp={best.tp}, "
-                    f"pp={best.pp}, batch {best.batch}, {best.fmt})", field=field)
+                    f"pp={best.pp}{moe_shape_text(best.ep, best.dp)}, batch {best.batch}, "
+                    f"{best.fmt})",
+                    field=field)
 
 
 def _result(arch: Arch, name: str, gpu: str, best: _Shape, req: _Request, *,
@@ -360,8 +366,8 @@ def _result(arch: Arch, name: str, gpu: str, best: _Shape, req: _Request, *,
         notes.append("latency targets are checked at the replica's chosen batch; the fleet runs "
                      f"each replica at ≤ {1 / (1 + headroom):.0%} of that load")
     I, O = req.input_tokens, req.output_tokens
-    rep = ReplicaOut(gpus=best.tp * best.pp, tp=best.tp, pp=best.pp,
-                     ep=best.ep, quant=best.fmt, kv_dtype=best.kv,
+    rep = ReplicaOut(gpus=best.tp * best.dp * best.pp, tp=best.tp, pp=best.pp,
+                     ep=best.ep, attention_dp=best.dp, quant=best.fmt, kv_dtype=best.kv,
                      batch=best.batch, max_concurrency=best.max_conc,
                      output_tokens_per_s=best.out_tps,
                      total_tokens_per_s=best.out_tps * (I + O) / O, ttft_s=best.ttft,
@@ -415,77 +421,62 @@ def _better(a: _Shape, b: _Shape) -> bool:
 
 
 def _batches(arch: Arch, hw: Hardware, fmt: str, kv: str, req: _Request
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Candidate (tp, pp, batch, ep) rows: the batch grid, plus each shape's memory-bound cap.
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Candidate (tp, pp, batch, ep, attention_dp) rows: the batch grid, plus each shape's
+    memory-bound cap.
 
     Offline runs a shape at the most sequences its KV memory (or the engine cap) holds; Server
     at the mean concurrency whose p99 fits that cap (:func:`server_mean_concurrency`). An MoE
-    model at TP > 1 is tried with its experts TP-sliced (ep 1) and expert-parallel (ep = tp).
+    model is tried at every (tp, attention_dp, ep) of
+    :func:`~gpuplan.demand.serving.replica.replica_layouts`; a dense one at ep = dp = 1.
     """
-    tps = [req.tp] if req.tp else tp_options(arch, hw.domain)
+    Tl, Dl, El = replica_layouts(arch, hw.domain, req.tp, req.ep, req.attention_dp)
     pps = [req.pp] if req.pp else [p for p in pp_options(arch, PP_OPTIONS_MAX)
                                    if p & (p - 1) == 0]
-    T0, P0 = (x.ravel().astype(float) for x in np.meshgrid(tps, pps, indexing="ij"))
+    li, pi = (x.ravel() for x in np.meshgrid(np.arange(Tl.size), np.arange(len(pps)),
+                                             indexing="ij"))
+    T0, D0, E0 = Tl[li], Dl[li], El[li]
+    P0 = np.asarray(pps, dtype=float)[pi]
     grid = np.array([b for b in BATCH_OPTIONS if b <= req.max_batch], dtype=float)
-    probe = _capacity(arch, hw, fmt, kv, req, T0, P0)
-    cap = np.minimum(probe, req.max_batch)
+    probe = _capacity(arch, hw, fmt, kv, req, T0, P0, D0)
+    cap = np.minimum(probe, req.max_batch * D0)  # the engine cap holds per attention group
     extra = np.stack([cap, server_mean_concurrency(cap)], axis=1)
     B = np.concatenate([np.broadcast_to(grid, (T0.size, grid.size)), extra], axis=1)
     B = np.maximum(np.floor(B), 1.0)
     n = B.shape[1]
-    T, P, B = np.repeat(T0, n), np.repeat(P0, n), B.ravel()
-    if not arch.is_moe:
-        return T, P, B, np.ones_like(T)
-    wide = T > 1
-    return (np.concatenate([T, T[wide]]), np.concatenate([P, P[wide]]),
-            np.concatenate([B, B[wide]]), np.concatenate([np.ones_like(T), T[wide]]))
+    return (np.repeat(T0, n), np.repeat(P0, n), B.ravel(), np.repeat(E0, n),
+            np.repeat(D0, n))
 
 
 def _memory_model(arch: Arch, hw: Hardware, fmt: str, kv: str, req: _Request, T: np.ndarray,
-                  P: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                  P: np.ndarray, DP: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per-GPU memory of each shape as ``static + workspace + per_seq · b`` [bytes], and the KV
-    budget [bytes].
-
-    Notes
-    -----
-    static = weights (target and draft) + runtime reserve; the workspace (largest chunk's
-    activations) is allocated before the KV pool, which gets ``FREE_MEMORY_FRACTION`` of the
-    rest [2]_; a sequence takes the KV of the tokens its engine reserves plus its logits (slope
-    and workspace from two :func:`~gpuplan.demand.memory.inference_memory` calls).
+    budget [bytes] (:func:`~gpuplan.demand.serving.replica.replica_memory`): the workspace
+    is allocated before the KV pool, which gets ``FREE_MEMORY_FRACTION`` of the rest [2]_.
     """
     I, O = req.input_tokens, req.output_tokens
     ctx = kv_reserved_tokens(req.engine, I, O) if req.engine else I + O / 2
-    b1 = max(float(PREFILL_CHUNK_TOKENS), 1.0)
     models = [arch] if req.draft is None else [arch, req.draft]
-    static = np.zeros_like(T)
-    slope = np.zeros_like(T)
-    work = np.zeros_like(T)
-    for a in models:
-        m1 = inference_memory(a, weight_format=fmt, kv_dtype=kv, batch=b1, context_tokens=ctx,
-                              tp=T, pp=P)
-        m2 = inference_memory(a, weight_format=fmt, kv_dtype=kv, batch=2 * b1,
-                              context_tokens=ctx, tp=T, pp=P)
-        d1, d2 = m1.kv_cache + m1.activations, m2.kv_cache + m2.activations
-        s_a = (d2 - d1) / b1
-        static, slope, work = static + m1.weights, slope + s_a, work + d1 - s_a * b1
-    static = static + RUNTIME_RESERVED_BYTES
+    static, work, slope = replica_memory(models, fmt, kv, ctx, T, P, DP,
+                                         probe_batch=float(PREFILL_CHUNK_TOKENS))
     budget = FREE_MEMORY_FRACTION * np.maximum(hw.memory_bytes - static - work, 0.0)
     return static, work, slope, budget
 
 
 def _capacity(arch: Arch, hw: Hardware, fmt: str, kv: str, req: _Request, T: np.ndarray,
-              P: np.ndarray) -> np.ndarray:
+              P: np.ndarray, DP: np.ndarray) -> np.ndarray:
     """Most sequences each shape holds: their reserved KV within the KV pool [sequences]."""
-    _, _, slope, budget = _memory_model(arch, hw, fmt, kv, req, T, P)
+    _, _, slope, budget = _memory_model(arch, hw, fmt, kv, req, T, P, DP)
     return np.asarray(np.floor(budget / slope))
 
 
 def _shapes(arch: Arch, hw: Hardware, fmt: str, kv: str, req: _Request) -> dict[str, np.ndarray]:
     """Memory, throughput and latency of every replica shape (tp × pp × batch) [SI units]."""
-    T, P, B, EP = _batches(arch, hw, fmt, kv, req)
+    T, P, B, EP, DP = _batches(arch, hw, fmt, kv, req)
     I, O = req.input_tokens, req.output_tokens
     ctx_avg = I + O / 2
-    static, work, slope, budget = _memory_model(arch, hw, fmt, kv, req, T, P)
+    static, work, slope, budget = _memory_model(arch, hw, fmt, kv, req, T, P, DP)
     total = static + work + slope * B
     # largest concurrency each shape holds: the engine's reserved KV per sequence in the pool
     max_conc = np.floor(budget / slope)
@@ -499,7 +490,8 @@ def _shapes(arch: Arch, hw: Hardware, fmt: str, kv: str, req: _Request) -> dict[
                               kv_read_efficiency=req.kv_read_efficiency,
                               overhead_per_iteration_s=req.overhead_per_iteration_s,
                               tp_comm_efficiency=req.tp_comm_efficiency,
-                              roofline_sharpness=req.roofline_sharpness, ep=EP)
+                              roofline_sharpness=req.roofline_sharpness, ep=EP,
+                              attention_dp=DP)
     per_seq = I / (O / tokens_per_step)
 
     def step(batch: np.ndarray, prefill: bool) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -520,21 +512,23 @@ def _shapes(arch: Arch, hw: Hardware, fmt: str, kv: str, req: _Request) -> dict[
     peak_b = B
     if req.scenario == "server":
         peak_b = np.ceil(B + Z_P99 * np.sqrt(B))
-        fits &= (peak_b <= max_conc) & (peak_b <= req.max_batch)
+        fits &= (peak_b <= max_conc) & (peak_b <= req.max_batch * DP)
     slow = iteration if req.scenario != "server" else step(peak_b, True)[0]
     # TTFT: the prompt is split into chunks of what an iteration can take beside the decodes;
     # plus the p99 wait for admission (M/M/1 on the prefill share of the iteration) [5]_.
-    chunks = np.ceil(I / np.maximum(PREFILL_CHUNK_TOKENS - peak_b, MIN_PREFILL_CHUNK_TOKENS))
+    chunks = np.ceil(I / np.maximum(PREFILL_CHUNK_TOKENS - peak_b / DP,
+                                    MIN_PREFILL_CHUNK_TOKENS))
     pre = prefill_s(arch, hw, weight_format=fmt, input_tokens=I, tp=T, pp=P,
                     overhead_per_layer_s=req.overhead_per_layer_s,
-                    tp_comm_efficiency=req.tp_comm_efficiency)
+                    tp_comm_efficiency=req.tp_comm_efficiency, ep=EP, attention_dp=DP)
     first = np.maximum(chunks * slow * P, pre)
     rho = np.clip((iteration - alone) / iteration, 0, MAX_QUEUE_UTILISATION)
     # pipeline: p micro-batches of b in flight; a token crosses all p stages
     out_tps = B * tokens_per_step / iteration
-    return {"T": T, "P": P, "B": B, "EP": EP, "mem": total, "max_conc": max_conc, "fits": fits,
+    return {"T": T, "P": P, "B": B, "EP": EP, "DP": DP, "mem": total, "max_conc": max_conc,
+            "fits": fits,
             "out_tps": out_tps, "tpot": slow * P / tokens_per_step,
-            "ttft": first + p99_wait_s(first, rho), "per_gpu": out_tps / (T * P),
+            "ttft": first + p99_wait_s(first, rho), "per_gpu": out_tps / (T * DP * P),
             "iteration": iteration, "alone": alone,
             **{k: dec[k] for k in BREAKDOWN_KEYS}}
 
@@ -549,6 +543,7 @@ def _search(arch: Arch, hw: Hardware, fmt: str, kv: str, req: _Request
     """
     a = _shapes(arch, hw, fmt, kv, req)
     T, P, ok = a["T"], a["P"], a["fits"]
+    G = T * a["DP"] * P  # GPUs per replica
     slo = np.ones_like(ok)
     if req.ttft_ms:
         slo &= a["ttft"] <= req.ttft_ms * MS
@@ -561,7 +556,7 @@ def _search(arch: Arch, hw: Hardware, fmt: str, kv: str, req: _Request
     idx = np.flatnonzero(ok & slo if meets else ok)
     need = req.need_tokens_per_s
     if meets:
-        fleet = (np.ceil(need / a["out_tps"]) * T * P) if need else np.zeros_like(T)
+        fleet = (np.ceil(need / a["out_tps"]) * G) if need else np.zeros_like(T)
         i = int(idx[np.lexsort((a["tpot"][idx], -a["per_gpu"][idx], fleet[idx]))[0]])
     else:  # nothing meets: the shape closest to the targets
         miss = np.zeros(T.size)
@@ -578,8 +573,9 @@ def _search(arch: Arch, hw: Hardware, fmt: str, kv: str, req: _Request
           "fixed_overhead_s": float(a["overhead_s"][i])}
     out_i = float(a["out_tps"][i])
     return n, _Shape(
-        fmt=fmt, kv=kv, tp=int(T[i]), pp=int(P[i]), ep=int(a["EP"][i]), batch=int(a["B"][i]),
-        max_conc=int(min(a["max_conc"][i], req.max_batch) * P[i]), out_tps=out_i,
+        fmt=fmt, kv=kv, tp=int(T[i]), pp=int(P[i]), ep=int(a["EP"][i]), dp=int(a["DP"][i]),
+        batch=int(a["B"][i]),
+        max_conc=int(min(a["max_conc"][i], req.max_batch * a["DP"][i]) * P[i]), out_tps=out_i,
         ttft=float(a["ttft"][i]), tpot=float(a["tpot"][i]), per_gpu=float(a["per_gpu"][i]),
-        fleet_gpus=float(np.ceil(need / out_i) * T[i] * P[i]) if need else 0.0,
+        fleet_gpus=float(np.ceil(need / out_i) * G[i]) if need else 0.0,
         mem=int(a["mem"][i]), meets=meets, breakdown=bd, iteration=float(a["iteration"][i]))
