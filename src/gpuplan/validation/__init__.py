@@ -157,7 +157,9 @@ def _run_case(case: Case | ServeCase | DecodeCase, cat: Catalog, mamf_fraction: 
 
 
 def _labels(case: Case | ServeCase | DecodeCase) -> dict[str, bool | str | None]:
-    """Headline flag, reason, framework and FLOP convention of a case (training cases only)."""
+    """Headline flag and reason of a case; framework and FLOP convention of a training case."""
+    if isinstance(case, ServeCase):
+        return {"headline": case.headline, "reason": None if case.headline else case.reason}
     if not isinstance(case, Case):
         return {}
     return {"headline": case.headline, "reason": None if case.headline else case.reason,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gpuplan.catalog import Catalog
 from gpuplan.demand.arch import arch_from_config, kv_cache_bytes_per_token
@@ -63,7 +63,17 @@ class ServeCase(BaseModel):
     quantity: Literal["output_tokens_per_s", "total_tokens_per_s", "fits",
                       "kv_cache_bytes_per_token", "max_concurrency", "tokens_per_s_per_gpu"]
     measured: float = Field(ge=0)
+    #: False keeps the row out of the headline error (its reason is printed): the source does
+    #: not state the setup gpuplan would have to evaluate (e.g. an MoE row's expert layout).
+    headline: bool = True
+    reason: str = ""
     notes: str = ""
+
+    @model_validator(mode="after")
+    def _reason_given(self) -> ServeCase:
+        if not self.headline and not self.reason:
+            raise ValueError("a case with headline: false needs a reason")
+        return self
 
 
 class DecodeCase(BaseModel):
@@ -99,8 +109,9 @@ def predict_serve(case: ServeCase, cat: Catalog, serving: dict[str, float] | Non
     serving : dict, optional
         Overrides of ``overhead_per_layer_s`` [s], ``kv_read_efficiency`` [fraction],
         ``overhead_per_iteration_s`` [s], ``serving_fraction`` [fraction],
-        ``tp_comm_efficiency`` [fraction] and ``roofline_sharpness`` [—] (the calibration uses
-        them). A ``server`` case runs
+        ``tp_comm_efficiency`` [fraction], ``roofline_sharpness`` [—],
+        ``moe_gemm_efficiency`` [fraction] and ``overhead_per_sequence_s`` [s] (the
+        calibration uses them). A ``server`` case runs
         the Server scenario with its p99 targets.
 
     Returns
@@ -137,7 +148,9 @@ def predict_serve(case: ServeCase, cat: Catalog, serving: dict[str, float] | Non
                   tp_comm_efficiency=over.get("tp_comm_efficiency"), engine=case.engine,
                   roofline_sharpness=over.get("roofline_sharpness"),
                   scenario="server" if server else "offline", ep=case.ep,
-                  attention_dp=case.attention_dp)
+                  attention_dp=case.attention_dp,
+                  moe_gemm_efficiency=over.get("moe_gemm_efficiency"),
+                  overhead_per_sequence_s=over.get("overhead_per_sequence_s"))
     except UserError as e:
         if case.quantity == "fits" and "does not fit" in str(e):
             return 0.0, f"tp={case.tp}", assumptions
@@ -185,6 +198,11 @@ def predict_decode(case: DecodeCase, cat: Catalog) -> tuple[float, str, list[str
 RATIO_REFERENCE_GPU = "h100-sxm"
 
 
+#: Source records whose rows are each system's own submission (MLPerf Inference: the submitter
+#: picks TP, GPU count and format; output lengths are that system's): compared per GPU.
+SYSTEM_CHOSEN_RECORD_PREFIX = "mlperf-"
+
+
 def system_ratios(cases: list[ServeCase], predicted: dict[str, float],
                   reference_gpu: str = RATIO_REFERENCE_GPU) -> list[dict[str, Any]]:
     """Throughput ratios between accelerators on the same setting, predicted vs measured.
@@ -210,12 +228,19 @@ def system_ratios(cases: list[ServeCase], predicted: dict[str, float],
     A setting is the model, weight format, prompt / output lengths, TP, GPU count and load;
     the weight format is matched by its role (the published A100 columns are FP16 where the
     Hopper ones are FP8, so A100 rows compare against the same setting in its own format).
+    In an MLPerf record (:data:`SYSTEM_CHOSEN_RECORD_PREFIX`) each submitter chooses its own
+    TP, GPU count and format and its outputs are the system's own, so the setting there is the
+    record, model, prompt length and scenario, and the ratio is of per-GPU throughput. Rows
+    kept out of the headline (setup unpublished) are not compared.
     """
     groups: dict[tuple[Any, ...], dict[str, ServeCase]] = {}
     for c in cases:
-        if c.quantity != "output_tokens_per_s" or c.id not in predicted:
+        if c.quantity != "output_tokens_per_s" or c.id not in predicted or not c.headline:
             continue
-        key = (c.model, c.input_tokens, c.output_tokens, c.tp, c.gpus, c.load)
+        if c.source_record.startswith(SYSTEM_CHOSEN_RECORD_PREFIX):
+            key: tuple[Any, ...] = (c.model, c.input_tokens, c.load, "per GPU")
+        else:
+            key = (c.model, c.input_tokens, c.output_tokens, c.tp, c.gpus, c.load)
         groups.setdefault(key, {})[c.gpu] = c
     rows: list[dict[str, Any]] = []
     for key, by_gpu in groups.items():
@@ -225,9 +250,11 @@ def system_ratios(cases: list[ServeCase], predicted: dict[str, float],
         for gpu, c in sorted(by_gpu.items()):
             if gpu == reference_gpu:
                 continue
-            m = c.measured / ref.measured
-            p = predicted[c.id] / predicted[ref.id]
-            rows.append({"setting": "{} {}/{} tp{} x{} {}".format(*key), "gpu": gpu,
+            per = ref.gpus / c.gpus
+            m = c.measured / ref.measured * per
+            p = predicted[c.id] / predicted[ref.id] * per
+            setting = ("{} {}/{} tp{} x{} {}" if len(key) == 6 else "{} {}/mean {} {}").format(*key)
+            rows.append({"setting": setting, "gpu": gpu,
                          "reference_gpu": reference_gpu, "measured_ratio": m,
                          "predicted_ratio": p, "relative_error": p / m - 1})
     return rows
