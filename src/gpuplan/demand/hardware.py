@@ -87,6 +87,10 @@ class Hardware:
         The accelerator's generation as calibration.yaml groups them (ampere, hopper, ...).
     half_peak_flops_per_s : float or None
         Dense bf16 (else fp16) tensor peak [FLOP/s] (attention kernels run in it).
+    grouped_gemm_efficiency : float
+        Rate of MoE grouped expert GEMMs relative to a dense GEMM of the same rows [fraction]:
+        1 here; serving sets its fitted figure
+        (:func:`~gpuplan.demand.serving.fitted.serving_hardware`).
     """
 
     peak_flops_per_s: float
@@ -103,6 +107,7 @@ class Hardware:
     gemm_k_fill_elements: float = 0.0
     generation: str | None = None
     half_peak_flops_per_s: float | None = None
+    grouped_gemm_efficiency: float = 1.0
 
 
 @lru_cache(maxsize=1)

@@ -22,7 +22,6 @@ from gpuplan.demand.memory import KV_DTYPES, WEIGHT_FORMAT_BITS
 from gpuplan.demand.serving.engine import (
     COMPUTE_DTYPE,
     decode_step_s,
-    expected_experts_touched,
     p99_wait_s,
     prefill_s,
     server_mean_concurrency,
@@ -39,6 +38,7 @@ from gpuplan.demand.serving.fitted import (
     serving_roofline_sharpness,
     serving_tp_comm_efficiency,
 )
+from gpuplan.demand.serving.kernels import expected_experts_touched
 from gpuplan.demand.serving.results import ReplicaOut, ServeCost, ServeResult
 from gpuplan.demand.serving.search import (
     BATCH_OPTIONS,

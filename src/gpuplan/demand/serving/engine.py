@@ -27,12 +27,8 @@ References
    P(W > t) = ρ·exp(−μ(1−ρ)t).
 .. [6] Leviathan et al. 2023, "Fast Inference from Transformers via Speculative Decoding", ICML:
    expected tokens per verification step (1 − α^(γ+1)) / (1 − α).
-.. [7] NVIDIA CUTLASS, grouped GEMM (``examples/24_gemm_grouped``, Hopper
-   ``57_hopper_grouped_gemm``): one problem per expert, each tiled by the CTA tile (128 rows
-   here, :data:`GEMM_TILE_ROW_OPTIONS`).
-.. [10] Ivanov et al. 2021, "Data Movement Is All You Need: A Case Study on Optimizing
-   Transformers", MLSys: normalisation and elementwise operators are memory-bound and take a
-   large share of transformer runtime beside the tensor contractions.
+
+
 .. [11] Rajbhandari et al. 2022, "DeepSpeed-MoE: Advancing Mixture-of-Experts Inference and
    Training", ICML: expert parallelism places whole experts on GPUs and routes tokens to them
    with all-to-all, in place of slicing every expert by tensor parallelism.
@@ -40,13 +36,14 @@ References
    and Deployment): attention with TP4 and data parallelism (DP80 in decode), routed experts
    with EP32 (prefill) / EP320 (decode), token dispatch and combine by all-to-all over NVLink
    and InfiniBand, and redundant experts to balance the expert load.
+.. [13] vLLM team 2024-09-05, "vLLM v0.6.0: 2.7x Throughput Improvement and 5x Latency
+   Reduction" (blog.vllm.ai/2024/09/05/perf-update.html), Performance Diagnosis: Llama 3 8B on
+   one H100, 33 % of the time in the HTTP API server, 29 % scheduling and preparing requests.
 .. [8] Osama et al. 2023, "Stream-K: Work-centric Parallel Decomposition for Dense
    Matrix-Matrix Multiplication on the GPU", PPoPP: splitting the K loop across CTAs removes
    the wave-quantisation loss of tile-parallel GEMMs whose tile count is not a multiple of the
    SM count (CUTLASS and cuBLAS ship it).
-.. [9] Williams, Waterman, Patterson 2009, "Roofline: An Insightful Visual Performance Model
-   for Multicore Architectures", CACM 52(4): attainable FLOP/s = min(peak, intensity × BW), an
-   upper bound that real kernels approach smoothly near the ridge point.
+
 """
 
 from __future__ import annotations
@@ -60,13 +57,18 @@ from gpuplan.demand.arch import (
     FLOPS_PER_MAC,
     Arch,
     attention_span,
-    kv_elements_per_token_per_layer,
     matmul_params_active,
     param_counts,
 )
 from gpuplan.demand.comms import group_time_s
 from gpuplan.demand.hardware import Hardware
-from gpuplan.demand.memory import ACT_BYTES, DTYPE_BYTES, kv_shards, weight_bytes
+from gpuplan.demand.memory import ACT_BYTES, weight_bytes
+from gpuplan.demand.serving.kernels import (
+    attention_flops_per_s,
+    attention_s,
+    elementwise_bytes_per_row,
+    linear_layers_s,
+)
 
 #: Weight formats and the tensor dtype their matmuls run in: weight-only int8/int4 (AWQ/GPTQ)
 #: dequantise to bf16; fp8 is W8A8; fp4 is NVFP4 W4A4 (Blackwell).
@@ -76,18 +78,6 @@ COMPUTE_DTYPE = {"bf16": "bf16", "fp16": "fp16", "fp32": "fp32", "fp8": "fp8", "
 TP_ALL_REDUCES_PER_LAYER = 2
 #: MoE all-to-alls per MoE layer in inference: dispatch and combine.
 EP_ALL_TO_ALLS_PER_LAYER = 2
-#: Row tiles a serving GEMM can pick from (CUTLASS tile configurations with 64- and 128-row
-#: CTA tiles; TensorRT-LLM profiles the tactics per shape and keeps the fastest) [7]_.
-GEMM_TILE_ROW_OPTIONS = (64, 128)
-#: Activation passes of the memory-bound elementwise kernels per layer and row [1]_ [10]_:
-#: two RMSNorms (read + write the hidden state: 4) and two residual adds (read 2, write 1:
-#: 6), in units of ``hidden × ACT_BYTES``; the gated activation reads the gate and up
-#: projections and writes their product (3 passes of the MLP width); a routed token is also
-#: permuted to its experts and back (read + write, twice: 4 passes of the hidden state).
-HIDDEN_PASSES_PER_LAYER = 10
-GATED_MLP_PASSES = 3
-UNGATED_MLP_PASSES = 2
-MOE_PERMUTE_PASSES = 4
 #: Standard normal 99th percentile, for the p99 of a Poisson occupancy (normal approximation).
 Z_P99 = 2.3263
 #: p99 quantile used for latency targets.
@@ -98,27 +88,6 @@ MAX_QUEUE_UTILISATION = 0.999
 MIN_LOG_UTILISATION = 1e-12
 
 
-def expected_experts_touched(num_experts: int, top_k: int, tokens: npt.ArrayLike) -> np.ndarray:
-    """Expected distinct experts a layer reads for ``tokens`` tokens [experts].
-
-    Parameters
-    ----------
-    num_experts : int
-        Routed experts per MoE layer E [experts].
-    top_k : int
-        Experts chosen per token k [experts].
-    tokens : array_like
-        Tokens routed together [tokens].
-
-    Notes
-    -----
-    With uniform routing each expert is missed by one token with probability ``1 − k/E``:
-    ``E·(1 − (1 − k/E)^tokens)``.
-    """
-    t = np.asarray(tokens, dtype=float)
-    return np.asarray(num_experts * (1.0 - (1.0 - top_k / num_experts) ** t))
-
-
 def decode_step_s(arch: Arch, hw: Hardware, *, weight_format: str, kv_dtype: str,
                   batch: npt.ArrayLike, context: npt.ArrayLike, tp: npt.ArrayLike,
                   pp: npt.ArrayLike, overhead_per_layer_s: float,
@@ -126,7 +95,8 @@ def decode_step_s(arch: Arch, hw: Hardware, *, weight_format: str, kv_dtype: str
                   kv_read_efficiency: float = 1.0, overhead_per_iteration_s: float = 0.0,
                   verify_tokens: npt.ArrayLike = 0.0, tp_comm_efficiency: float = 1.0,
                   roofline_sharpness: float = math.inf, ep: npt.ArrayLike = 1,
-                  attention_dp: npt.ArrayLike = 1) -> dict[str, np.ndarray]:
+                  attention_dp: npt.ArrayLike = 1, overhead_per_sequence_s: float = 0.0
+                  ) -> dict[str, np.ndarray]:
     """Time of one scheduler iteration on one pipeline stage, operator by operator [s].
 
     The iteration decodes one token for each of ``batch`` sequences and, with chunked prefill
@@ -160,6 +130,9 @@ def decode_step_s(arch: Arch, hw: Hardware, *, weight_format: str, kv_dtype: str
         [fraction].
     overhead_per_iteration_s : float
         Fixed time per scheduler iteration (batch bookkeeping, sampling, host sync) [s].
+    overhead_per_sequence_s : float
+        Host time per running sequence per iteration that the GPU waits for (scheduling it,
+        preparing its inputs, sampling) [s] [13]_.
     verify_tokens : array_like
         Draft tokens each sequence verifies in this pass (speculative decoding's γ): every
         sequence then runs ``1 + γ`` query rows through the GEMMs and attention, while its KV
@@ -188,22 +161,21 @@ def decode_step_s(arch: Arch, hw: Hardware, *, weight_format: str, kv_dtype: str
     The GEMMs and the attention kernels are different kernels, so their rooflines add [1]_::
 
         T = smax(W_dense/BW, F_dense/(peak·η))                       # dense linear layers
-          + smax(W_touched/BW, F_expert·pad/(peak·η))                # MoE grouped GEMM
-          + max(KV_read/(BW·ε_kv), F_attn,decode/(peak·η))           # decode attention
-          + F_attn,prefill/(peak·η)                                  # prefill attention
+          + smax(W_touched/BW, F_expert·pad/(peak·η·η_moe))          # MoE grouped GEMM
+          + max(KV_read/(BW·ε_kv), F_attn,decode/R_attn)             # decode attention
+          + F_attn,prefill/R_attn                                    # prefill attention
           + (b+P)·B_elementwise/(p·BW)                                 # norms, adds, act.
           + 2·(L/p)·t_allreduce((b+P)·h·2)/ε_tp + t_EP + [p > 1] t_sendrecv((b+P)·h·2)
-          + (L/p)·t_layer + t_iteration
+          + (L/p)·t_layer + t_iteration + b·t_sequence
 
     With attention data parallelism ``d`` the dense terms, attention and elementwise kernels
     see the ``(b+P)/d`` rows of one group, the expert terms all ``b+P`` rows over ``t·d``
     GPUs, and the communication is :func:`moe_comm_s`'s; ``d = 1`` is the formula above.
-    W_touched counts only the experts the batch touches, ``E·(1 − (1 − k/E)^rows)``
-    (:func:`expected_experts_touched`), and ``pad`` is the grouped GEMM's row padding at
-    ``rows·k/touched`` rows per expert (:func:`grouped_gemm_row_padding`); F_dense is weighted
-    by the row padding of its tiles (stream-K leaves no wave-quantisation loss [8]_).
-    Bandwidth shows twice: in the weight stream and in the KV stream, which grows with batch ×
-    context and so dominates at long contexts and large batches.
+    The kernel terms are :mod:`~gpuplan.demand.serving.kernels`'s: ``R_attn`` the bf16 rate
+    when the GEMMs run in FP8/FP4, ``η_moe`` the grouped expert GEMMs' share of the dense
+    rate, W_touched the experts the batch touches, ``pad`` the row padding of the tiles
+    (stream-K leaves no wave-quantisation loss [8]_). Bandwidth shows twice: in the weight
+    stream and in the KV stream, which dominates at long contexts and large batches.
     """
     b, ctx, tp, pp = (np.asarray(x, dtype=float) for x in (batch, context, tp, pp))
     dp = np.asarray(attention_dp, dtype=float)
@@ -215,14 +187,9 @@ def decode_step_s(arch: Arch, hw: Hardware, *, weight_format: str, kv_dtype: str
                                                   rows=rows, tp=tp, pp=pp,
                                                   roofline_sharpness=roofline_sharpness,
                                                   attention_dp=dp)
-    kv_read = b_g * attention_span(arch, ctx) * kv_elements_per_token_per_layer(arch) \
-        * DTYPE_BYTES[kv_dtype] / (kv_shards(arch, tp) * pp)
-    achieved_flops = hw.peak_flops_per_s * hw.matmul_efficiency
-    attn_per_pos = FLOPS_PER_MAC * arch.num_heads * (arch.head_dim + arch.v_head_dim) / (tp * pp)
-    t_kv = kv_read / (hw.hbm_bytes_per_s * kv_read_efficiency)
-    t_attn = np.maximum(t_kv, b_g * q * attn_per_pos * attention_span(arch, ctx)
-                        / achieved_flops) \
-        + ptok_g * attn_per_pos * attention_span(arch, prefill_span) / achieved_flops
+    t_kv, t_attn = attention_s(arch, hw, kv_dtype=kv_dtype, batch=b_g, rows_per_sequence=q,
+                               context=ctx, prefill_tokens=ptok_g, prefill_span=prefill_span,
+                               tp=tp, pp=pp, kv_read_efficiency=kv_read_efficiency)
     layers = np.ceil(arch.num_layers / pp)
     t_tp, t_ep = moe_comm_s(arch, hw, rows_group=rows_g, rows_moe=rows, tp=tp,
                             attention_dp=dp, ep=ep, layers=layers,
@@ -231,7 +198,8 @@ def decode_step_s(arch: Arch, hw: Hardware, *, weight_format: str, kv_dtype: str
     msg = rows_g * arch.hidden_size * ACT_BYTES
     t_pp = np.where(pp > 1, group_time_s("send_recv", msg, 2, tp * dp, hw.domain, hw.up,
                                          hw.out), 0.0)
-    t_over = layers * overhead_per_layer_s + overhead_per_iteration_s
+    t_over = layers * overhead_per_layer_s + overhead_per_iteration_s \
+        + b * overhead_per_sequence_s
     t_elem = rows_g * elementwise_bytes_per_row(arch, tp) / (pp * hw.hbm_bytes_per_s)
     zero = 0 * rows
     return {"weights_s": t_weights + zero, "gemm_s": t_gemm + zero, "linear_s": t_linear + zero,
@@ -318,146 +286,6 @@ def moe_comm_s(arch: Arch, hw: Hardware, *, rows_group: npt.ArrayLike,
             np.asarray(t_ep / tp_comm_efficiency))
 
 
-def linear_layers_s(arch: Arch, hw: Hardware, *, weight_format: str, rows: np.ndarray,
-                    tp: np.ndarray, pp: np.ndarray, roofline_sharpness: float,
-                    attention_dp: npt.ArrayLike = 1
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Weight-stream, GEMM and roofline times of the linear layers of one pass [s].
-
-    Parameters
-    ----------
-    arch : Arch
-        The model.
-    hw : Hardware
-        The accelerator as serving sees it.
-    weight_format : str
-        Weight format.
-    rows : ndarray
-        Rows (tokens) through the layers [rows].
-    tp, pp : ndarray
-        Tensor- and pipeline-parallel degree.
-    roofline_sharpness : float
-        Exponent of :func:`soft_roofline_s` [—].
-    attention_dp : array_like
-        Attention data-parallel degree ``d`` [—]: the dense GEMMs see ``rows/d`` rows on
-        ``tp·pp`` GPUs, the experts all ``rows`` on ``tp·d·pp`` GPUs.
-
-    Notes
-    -----
-    Two kernels, two rooflines: the dense GEMMs (attention projections, dense and shared MLPs,
-    LM head) see every row of their group; the routed experts run as one grouped GEMM over the
-    experts the batch touches, each with ``rows·k/touched`` rows padded to whole tiles. Each
-    GPU holds ``E/ep`` experts (sliced ``t·d/ep`` ways) and, with uniform routing, reads the
-    ``touched/ep`` of them its share of the ``rows·k`` routed rows reaches: the expert bytes it
-    streams are ``W_experts·touched/(E·t·d·p)`` whatever ``ep`` is. Decode GEMMs are
-    skinny: serving kernels split K (stream-K) so the tiles fill every SM and wave
-    quantisation vanishes [8]_; what remains is the row padding, as for the experts.
-    """
-    pc = param_counts(arch)
-    w_total = weight_bytes(arch, weight_format)
-    bytes_per_param = w_total / pc.total
-    w_dense = w_total - bytes_per_param * pc.expert
-    d = np.asarray(attention_dp, dtype=float)
-    rows_g = rows / d
-    w_exp = np.zeros_like(rows)
-    expert_pad = np.ones_like(rows)
-    if arch.is_moe:
-        touched = expected_experts_touched(arch.num_experts, arch.experts_per_token, rows)
-        w_exp = bytes_per_param * pc.expert * touched / arch.num_experts
-        expert_pad = grouped_gemm_row_padding(rows * arch.experts_per_token / touched)
-    achieved_flops = hw.peak_flops_per_s * hw.matmul_efficiency
-    mm_flops = rows_g * FLOPS_PER_MAC * (matmul_params_active(arch) - pc.routed_active) \
-        / (tp * pp)
-    exp_flops = rows * FLOPS_PER_MAC * pc.routed_active / (tp * d * pp)
-    t_w_dense = w_dense / (tp * pp) / hw.hbm_bytes_per_s
-    t_w_exp = w_exp / (tp * d * pp) / hw.hbm_bytes_per_s
-    t_g_dense = mm_flops * grouped_gemm_row_padding(rows_g) / achieved_flops
-    t_g_exp = exp_flops * expert_pad / achieved_flops
-    t_linear = soft_roofline_s(t_w_dense, t_g_dense, roofline_sharpness) \
-        + soft_roofline_s(t_w_exp, t_g_exp, roofline_sharpness)
-    return t_w_dense + t_w_exp, t_g_dense + t_g_exp, np.asarray(t_linear)
-
-
-def elementwise_bytes_per_row(arch: Arch, tp: npt.ArrayLike) -> np.ndarray:
-    """HBM bytes the elementwise kernels (norms, residual adds, activation, MoE permute) move
-    per row of one iteration, summed over the layers, per GPU [bytes].
-
-    Parameters
-    ----------
-    arch : Arch
-        The model.
-    tp : array_like
-        Tensor-parallel degree (the MLP width is sharded, the hidden state is not).
-
-    Notes
-    -----
-    ``L·10·h·2 + L_dense·3·f/t·2 + L_moe·(k·3·f_e/t + 4·k·h)·2`` bytes (gated MLP; 2 passes
-    ungated). These kernels are memory-bound and run between the GEMMs, so at large batch
-    they cost as much as a GEMM's weight stream: Llama 3.1 8B at 2,048 rows moves ~0.34 GB
-    per layer, ~0.11 ms on H100 [10]_.
-    """
-    t = np.asarray(tp, dtype=float)
-    passes = GATED_MLP_PASSES if arch.gated_mlp else UNGATED_MLP_PASSES
-    dense_layers = arch.num_layers - arch.num_moe_layers
-    h = arch.hidden_size
-    per = arch.num_layers * HIDDEN_PASSES_PER_LAYER * h \
-        + dense_layers * passes * arch.intermediate_size / t
-    if arch.is_moe:
-        k = arch.experts_per_token
-        per = per + arch.num_moe_layers * (k * passes * arch.moe_intermediate_size / t
-                                           + MOE_PERMUTE_PASSES * k * h)
-    return np.asarray(per * ACT_BYTES)
-
-
-def soft_roofline_s(memory_s: npt.ArrayLike, compute_s: npt.ArrayLike, sharpness: float
-                    ) -> np.ndarray:
-    """A kernel's time from its memory and compute times, with a soft roofline corner [s].
-
-    Parameters
-    ----------
-    memory_s, compute_s : array_like
-        Time to stream its bytes at the achievable bandwidth, and to do its FLOPs at the
-        achievable FLOP/s [s].
-    sharpness : float
-        Exponent ``n`` [—]; ``inf`` gives the hard roofline ``max``.
-
-    Notes
-    -----
-    ``smax(a, b) = (aⁿ + bⁿ)^(1/n)``: far from the ridge it is the larger term; at the ridge
-    (``a = b``) a kernel overlaps its loads and its MMAs imperfectly and takes ``2^(1/n)`` times
-    either (Williams et al. 2009's roofline is the bound it approaches) [9]_. Decode expert
-    GEMMs sit near the ridge (Mixtral on H200 at batch ~600: ~160 rows per expert, ~320
-    FLOP/B in FP8, against a ridge of ~240 FLOP/B), dense decode GEMMs well away from it.
-    """
-    a = np.asarray(memory_s, dtype=float)
-    b = np.asarray(compute_s, dtype=float)
-    if math.isinf(sharpness):
-        return np.asarray(np.maximum(a, b))
-    hi = np.maximum(np.maximum(a, b), np.finfo(float).tiny)
-    return np.asarray(hi * ((a / hi) ** sharpness + (b / hi) ** sharpness) ** (1 / sharpness))
-
-
-def grouped_gemm_row_padding(rows_per_expert: npt.ArrayLike) -> np.ndarray:
-    """FLOP inflation of a grouped expert GEMM from padding each expert's rows to whole tiles.
-
-    Parameters
-    ----------
-    rows_per_expert : array_like
-        Mean rows (tokens) routed to each touched expert [rows].
-
-    Notes
-    -----
-    A grouped GEMM tiles each expert's ``m_e × n`` output separately, so an expert with
-    ``m_e`` rows costs ``⌈m_e/128⌉·128`` rows of tensor-core work [7]_:
-    ``min_T ⌈m_e/T⌉·T / m_e`` (≥ 1) over the row tiles of :data:`GEMM_TILE_ROW_OPTIONS`. At
-    decode an expert often gets tens of rows (Mixtral, batch 384, top-2 of 8: 96 rows, 1.33×
-    with 64-row tiles); in prefill the padding vanishes.
-    """
-    m = np.maximum(np.asarray(rows_per_expert, dtype=float), 1.0)
-    pads = [np.ceil(m / t) * t / m for t in GEMM_TILE_ROW_OPTIONS]
-    return np.asarray(np.minimum.reduce(pads))
-
-
 def prefill_s(arch: Arch, hw: Hardware, *, weight_format: str, input_tokens: npt.ArrayLike,
               tp: npt.ArrayLike, pp: npt.ArrayLike, overhead_per_layer_s: float,
               tp_comm_efficiency: float = 1.0, ep: npt.ArrayLike = 1,
@@ -487,8 +315,9 @@ def prefill_s(arch: Arch, hw: Hardware, *, weight_format: str, input_tokens: npt
 
     Notes
     -----
-    ``max(I·(2N_dense + attention at mean span I/2)/(t·peak·η) + I·2N_routed/(t·d·peak·η),
-    W_dense/(t·BW) + W_experts/(t·d·BW)) · p`` plus the communication of
+    ``(max(I·2N_dense/(t·peak·η) + I·2N_routed/(t·d·peak·η·η_moe), W_dense/(t·BW) +
+    W_experts/(t·d·BW)) + I·F_attn(I/2)/(t·R_attn)) · p`` (the attention kernels at mean span
+    I/2 and :func:`attention_flops_per_s`, after the GEMMs) plus the communication of
     :func:`moe_comm_s` at ``I`` rows (TP all-reduces of ``I·h·2`` bytes, two per layer, when
     ``ep = d = 1``) [1]_.
     """
@@ -497,12 +326,13 @@ def prefill_s(arch: Arch, hw: Hardware, *, weight_format: str, input_tokens: npt
     pc = param_counts(arch)
     attn = FLOPS_PER_MAC * arch.num_heads * (arch.head_dim + arch.v_head_dim) * attention_span(
         arch, np.maximum(i / 2, 1))
-    flops = i * (FLOPS_PER_MAC * (matmul_params_active(arch) - pc.routed_active) + attn) \
-        / (tp * pp) + i * FLOPS_PER_MAC * pc.routed_active / (tp * d * pp)
+    flops = i * FLOPS_PER_MAC * (matmul_params_active(arch) - pc.routed_active) / (tp * pp) \
+        + i * FLOPS_PER_MAC * pc.routed_active / (tp * d * pp * hw.grouped_gemm_efficiency)
     w_total = weight_bytes(arch, weight_format)
     w_exp = w_total / pc.total * pc.expert
     w = (w_total - w_exp) / (tp * pp) + w_exp / (tp * d * pp)
-    t = np.maximum(flops / (hw.peak_flops_per_s * hw.matmul_efficiency), w / hw.hbm_bytes_per_s)
+    t = np.maximum(flops / (hw.peak_flops_per_s * hw.matmul_efficiency), w / hw.hbm_bytes_per_s) \
+        + i * attn / (tp * pp * attention_flops_per_s(hw))
     layers = np.ceil(arch.num_layers / pp)
     t_tp, t_ep = moe_comm_s(arch, hw, rows_group=i, rows_moe=i, tp=tp, attention_dp=d, ep=ep,
                             layers=layers, tp_comm_efficiency=tp_comm_efficiency)

@@ -11,6 +11,11 @@ References
 ----------
 .. [1] Bekman, "Machine Learning Engineering" (MLE), Maximum Achievable Matmul FLOPS (MAMF)
    tables, BF16 and FP8: the per-chip, per-dtype matmul ceilings in the catalog.
+.. [2] Shah et al. 2024, "FlashAttention-3", arXiv 2407.08608, §3.3: the FP8 forward is a
+   separate kernel with its own layout and scaling; the default path is bf16/fp16.
+.. [3] DeepSeek, DeepGEMM README (github.com/deepseek-ai/DeepGEMM, 2025-02-25): H800 FP8, dense
+   4096x4096x7168 1,304 TFLOPS (1.1x over CUTLASS 3.6), grouped contiguous 8 x 4,096 rows,
+   N 4096, K 7168 1,288 TFLOPS (1.2x): CUTLASS grouped/dense ≈ (1288/1.2)/(1304/1.1) = 0.91.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ UNFITTED_SERVING_FRACTION = 1.0
 UNFITTED_KV_READ_EFFICIENCY = 1.0
 #: Before any fit: the hard roofline, max(memory time, compute time).
 UNFITTED_ROOFLINE_SHARPNESS = math.inf
+#: Before any fit: grouped expert GEMMs run at the dense GEMM rate.
+UNFITTED_MOE_GEMM_EFFICIENCY = 1.0
 #: Before any fit: TP all-reduces run at the collective model's (nccl-tests) bandwidth.
 UNFITTED_TP_COMM_EFFICIENCY = 1.0
 #: Before any fit: no fixed time per layer or per iteration [s].
@@ -75,6 +82,12 @@ def serving_roofline_sharpness() -> float:
     return _fitted("roofline_sharpness", UNFITTED_ROOFLINE_SHARPNESS)
 
 
+def serving_moe_gemm_efficiency() -> float:
+    """Rate of MoE grouped expert GEMMs relative to dense GEMMs of the same rows, fitted on the
+    serving cases [fraction]."""
+    return _fitted("moe_gemm_efficiency", UNFITTED_MOE_GEMM_EFFICIENCY)
+
+
 def serving_tp_comm_efficiency() -> float:
     """Share of the collective model's all-reduce bandwidth that serving TP all-reduces reach
     on the decode critical path, fitted on the serving cases [fraction]."""
@@ -101,6 +114,19 @@ def serving_overhead_per_iteration_s(engine: str | None = None) -> float:
     if "overhead_per_iteration_s" in per:
         return float(per["overhead_per_iteration_s"])
     return _fitted("overhead_per_iteration_s", UNFITTED_OVERHEAD_S)
+
+
+def serving_overhead_per_sequence_s(engine: str | None = None) -> float:
+    """Host time per running sequence per iteration, fitted per engine [s].
+
+    Parameters
+    ----------
+    engine : str, optional
+        ``engines.<name>.overhead_per_sequence_s`` in ``calibration.yaml``; 0 for an engine
+        without one (TensorRT-LLM's C++ executor is not fitted for it).
+    """
+    per = serving_calibration().get("engines", {}).get(engine or "", {})
+    return float(per.get("overhead_per_sequence_s", UNFITTED_OVERHEAD_S))
 
 
 def engine_is_calibrated(engine: str) -> bool:
@@ -139,7 +165,8 @@ def allocatable_memory_bytes(acc: Accelerator) -> float:
 
 
 def serving_hardware(cat: Catalog, acc: Accelerator, dtype: str,
-                     fraction: float | None = None) -> Hardware:
+                     fraction: float | None = None,
+                     moe_gemm_efficiency: float | None = None) -> Hardware:
     """:class:`~gpuplan.demand.hardware.Hardware` as serving sees it.
 
     Parameters
@@ -152,14 +179,28 @@ def serving_hardware(cat: Catalog, acc: Accelerator, dtype: str,
         Tensor dtype the GEMMs run in [—].
     fraction : float, optional
         Serving fraction of the measured matmul ceiling [fraction]; default the fitted one.
+    moe_gemm_efficiency : float, optional
+        Rate of grouped expert GEMMs relative to dense ones [fraction]; default the fitted one.
 
     Notes
     -----
-    ``η_serve = MAMF(dtype)/peak(dtype) · f_serve``; memory = allocatable memory. Everything
-    else (peak, achievable HBM bandwidth, fabrics) is
-    :func:`~gpuplan.demand.hardware.hardware_for`'s.
+    ``η_serve = MAMF(dtype)/peak(dtype) · f_serve``; memory = allocatable memory. The attention
+    cores (prefill FlashAttention-style kernels, decode attention's FLOPs) run in bf16 whatever
+    the GEMMs' dtype, as in training, so their rate is ``min(peak_bf16 · MAMF_bf16/peak_bf16,
+    peak · MAMF/peak) · f_serve``: FP8/FP4 weights speed up the linear layers, not attention
+    (FlashAttention-3's FP8 forward is an opt-in kernel [2]_). Everything else (peak,
+    achievable HBM bandwidth, fabrics) is :func:`~gpuplan.demand.hardware.hardware_for`'s.
+    MoE grouped expert GEMMs run at ``moe_gemm_efficiency`` of the dense rate: one problem per
+    expert, token permutation around them and per-expert tile scheduling (CUTLASS 3.6's
+    grouped GEMM reaches ≈0.91 of its dense rate on H800 at 4,096 rows per expert, from the
+    DeepGEMM README's speedups over it [3]_).
     """
     hw = hardware_for(cat, acc, dtype)
     f = serving_fraction() if fraction is None else fraction
-    return replace(hw, matmul_efficiency=measured_matmul_efficiency(acc, dtype) * f,
-                   memory_bytes=allocatable_memory_bytes(acc))
+    eff = measured_matmul_efficiency(acc, dtype) * f
+    gemm_rate = hw.peak_flops_per_s * eff
+    half_peak = hw.half_peak_flops_per_s or hw.peak_flops_per_s
+    attention_rate = min(gemm_rate, half_peak * measured_matmul_efficiency(acc, "bf16") * f)
+    moe = serving_moe_gemm_efficiency() if moe_gemm_efficiency is None else moe_gemm_efficiency
+    return replace(hw, matmul_efficiency=eff, attention_flops_per_s=attention_rate,
+                   memory_bytes=allocatable_memory_bytes(acc), grouped_gemm_efficiency=moe)

@@ -47,6 +47,7 @@ from gpuplan.demand.serving.fitted import (
     serving_kv_read_efficiency,
     serving_overhead_per_iteration_s,
     serving_overhead_per_layer_s,
+    serving_overhead_per_sequence_s,
     serving_roofline_sharpness,
     serving_tp_comm_efficiency,
 )
@@ -119,6 +120,8 @@ class _Request:
     roofline_sharpness: float = math.inf  # soft-roofline exponent of the linear layers
     ep: int | None = None  # pinned expert-parallel degree (None: searched)
     attention_dp: int | None = None  # pinned attention data-parallel degree
+    moe_gemm_efficiency: float | None = None  # override of the fitted grouped-GEMM figure
+    overhead_per_sequence_s: float = 0.0  # host time per running sequence per iteration
 
 
 @dataclass(frozen=True)
@@ -157,7 +160,9 @@ def serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | None = N
           serving_fraction: float | None = None, draft_model: str | None = None,
           engine: str | None = None, tp_comm_efficiency: float | None = None,
           require_slo: bool = False, roofline_sharpness: float | None = None,
-          ep: int | None = None, attention_dp: int | None = None) -> ServeResult:
+          ep: int | None = None, attention_dp: int | None = None,
+          moe_gemm_efficiency: float | None = None,
+          overhead_per_sequence_s: float | None = None) -> ServeResult:
     """Best replica shape under the latency targets, and the fleet for a traffic level.
 
     Parameters
@@ -194,12 +199,13 @@ def serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | None = N
         Draft tokens per speculative step γ [tokens].
     catalog : Catalog, optional
         Default: the built-in catalog.
-    overhead_per_layer_s, overhead_per_iteration_s : float, optional
-        Fixed times per layer and per scheduler iteration [s]; default the fitted values.
-    kv_read_efficiency, serving_fraction, tp_comm_efficiency : float, optional
+    overhead_per_layer_s, overhead_per_iteration_s, overhead_per_sequence_s : float, optional
+        Fixed times per layer and per scheduler iteration, and host time per running sequence
+        per iteration [s]; default the fitted values (the last two are the engine's).
+    kv_read_efficiency, serving_fraction, tp_comm_efficiency, moe_gemm_efficiency : float, optional
         Paged-attention KV read efficiency, the share of the measured matmul ceiling serving
-        GEMMs reach, and that of the modelled all-reduce bandwidth TP all-reduces reach
-        [fraction]; default the fitted values.
+        GEMMs reach, that of the modelled all-reduce bandwidth TP all-reduces reach, and the
+        grouped expert GEMMs' share of the dense GEMM rate [fraction]; default the fitted values.
     scenario : str
         ``offline`` (all requests queued, the replica at its largest batch) or ``server``
         (Poisson arrivals: the mean concurrency is sized so its p99 fits the replica and the
@@ -242,20 +248,18 @@ def serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | None = N
     formats = _formats(acc, quant)
     check_replica_pins(arch, tp, pp, ep, attention_dp)
     demand = _demand(rate, tokens_per_day, output_tokens)
+    figures = _fitted_figures(eng.name, dict(
+        overhead_per_layer_s=overhead_per_layer_s, kv_read_efficiency=kv_read_efficiency,
+        overhead_per_iteration_s=overhead_per_iteration_s, tp_comm_efficiency=tp_comm_efficiency,
+        roofline_sharpness=roofline_sharpness, overhead_per_sequence_s=overhead_per_sequence_s))
     req = _Request(
         input_tokens=input_tokens, output_tokens=output_tokens, tp=tp, pp=pp,
         max_batch=max_batch, ttft_ms=ttft_ms, tpot_ms=tpot_ms,
         speculative_acceptance=speculative_acceptance, draft_tokens=draft_tokens,
-        overhead_per_layer_s=_figure(overhead_per_layer_s, serving_overhead_per_layer_s()),
-        kv_read_efficiency=_figure(kv_read_efficiency, serving_kv_read_efficiency()),
-        overhead_per_iteration_s=_figure(overhead_per_iteration_s,
-                                         serving_overhead_per_iteration_s(eng.name)),
         need_tokens_per_s=None if demand is None else demand * (1 + headroom),
-        scenario=scenario, engine=eng,
-        tp_comm_efficiency=_figure(tp_comm_efficiency, serving_tp_comm_efficiency()),
-        roofline_sharpness=_figure(roofline_sharpness, serving_roofline_sharpness()),
-        ep=ep, attention_dp=attention_dp, draft=None if speculative_acceptance is None
-        else _draft(cat, arch, name, draft_model))
+        scenario=scenario, engine=eng, ep=ep, attention_dp=attention_dp,
+        moe_gemm_efficiency=moe_gemm_efficiency, **figures,
+        draft=None if speculative_acceptance is None else _draft(cat, arch, name, draft_model))
     best, n_eval = _best_shape(cat, acc, arch, formats, kv_dtype, serving_fraction, req)
     if best is None:
         _raise_no_fit(cat, acc, arch, name, quant, kv_dtype, serving_fraction, req)
@@ -265,9 +269,16 @@ def serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | None = N
                    n_eval=n_eval)
 
 
-def _figure(given: float | None, fitted: float) -> float:
-    """An override of a fitted serving figure, or the fitted value."""
-    return fitted if given is None else given
+def _fitted_figures(engine: str, given: dict[str, float | None]) -> dict[str, float]:
+    """The fitted serving figures of ``engine`` (the per-iteration and per-sequence times are
+    the engine's), each replaced by its override in ``given`` where one is given."""
+    fitted = {"overhead_per_layer_s": serving_overhead_per_layer_s(),
+              "kv_read_efficiency": serving_kv_read_efficiency(),
+              "overhead_per_iteration_s": serving_overhead_per_iteration_s(engine),
+              "tp_comm_efficiency": serving_tp_comm_efficiency(),
+              "roofline_sharpness": serving_roofline_sharpness(),
+              "overhead_per_sequence_s": serving_overhead_per_sequence_s(engine)}
+    return {k: v if (g := given.get(k)) is None else float(g) for k, v in fitted.items()}
 
 
 def _demand(rate: float | None, tokens_per_day: float | None, output_tokens: int
@@ -289,7 +300,8 @@ def _best_shape(cat: Catalog, acc: Accelerator, arch: Arch, formats: list[str],
     for fmt in formats:
         kv = kv_dtype or ("fp8" if fmt in FP8_KV_FORMATS and "fp8" in acc.peak_flops_per_s
                           else "bf16")
-        hw = serving_hardware(cat, acc, COMPUTE_DTYPE[fmt], serving_fraction)
+        hw = serving_hardware(cat, acc, COMPUTE_DTYPE[fmt], serving_fraction,
+                              req.moe_gemm_efficiency)
         n, shape = _search(arch, hw, fmt, kv, req)
         n_eval += n
         if shape is not None and (best is None or _better(shape, best)):
@@ -489,6 +501,7 @@ def _shapes(arch: Arch, hw: Hardware, fmt: str, kv: str, req: _Request) -> dict[
                               pp=P, overhead_per_layer_s=req.overhead_per_layer_s,
                               kv_read_efficiency=req.kv_read_efficiency,
                               overhead_per_iteration_s=req.overhead_per_iteration_s,
+                              overhead_per_sequence_s=req.overhead_per_sequence_s,
                               tp_comm_efficiency=req.tp_comm_efficiency,
                               roofline_sharpness=req.roofline_sharpness, ep=EP,
                               attention_dp=DP)
