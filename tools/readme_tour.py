@@ -21,6 +21,8 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 SECTION = "## A short tour (real output)"
 #: Terminal width the outputs are rendered at [columns].
 COLUMNS = 160
+#: Folder (git-ignored) the tour's commands write their reports into.
+OUT_DIR = "out"
 BLOCK = re.compile(r"```\n\$ (gpuplan [^\n]*)\n(.*?)```", re.S)
 
 
@@ -28,9 +30,11 @@ def _run(command: str) -> str:
     cmd, _, part = command.partition("#")
     exe = Path(sys.executable).with_name("gpuplan")
     env = dict(os.environ, COLUMNS=str(COLUMNS), NO_COLOR="1", TERM="dumb")
-    out = subprocess.run([str(exe), *shlex.split(cmd)[1:]], capture_output=True, text=True,
-                         env=env, cwd=README.parent, check=False).stdout
-    lines = [ln.rstrip() for ln in out.splitlines()]
+    run = subprocess.run([str(exe), *shlex.split(cmd)[1:]], capture_output=True, text=True,
+                         env=env, cwd=README.parent, check=False)
+    if run.returncode != 0:  # never paste an error (or nothing) into the README
+        sys.exit(f"readme_tour: `{cmd.strip()}` exited {run.returncode}: {run.stderr.strip()}")
+    lines = [ln.rstrip() for ln in run.stdout.splitlines()]
     part = part.strip()
     if part == "first table":
         end = next((i for i, ln in enumerate(lines) if ln.startswith("└")), len(lines) - 1)
@@ -45,6 +49,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="exit 1 if the README is stale")
     check = ap.parse_args().check
+    (README.parent / OUT_DIR).mkdir(exist_ok=True)  # the tour's reports are written there
     text = README.read_text(encoding="utf-8")
     head, _, rest = text.partition(SECTION)
     tour, nxt, tail = rest.partition("\n## ")
