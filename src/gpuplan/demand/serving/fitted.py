@@ -31,6 +31,7 @@ import yaml
 from gpuplan.catalog import Catalog
 from gpuplan.catalog.schema import Accelerator
 from gpuplan.demand.hardware import DEFAULT_MATMUL_EFFICIENCY, Hardware, hardware_for
+from gpuplan.textfile import SafeLoader
 
 #: Written by ``benchmarks/calibrate_serving.py``.
 SERVING_CALIBRATION_FILE = Path(__file__).parent / "calibration.yaml"
@@ -49,18 +50,13 @@ UNFITTED_OVERHEAD_S = 0.0
 #: measurement falls back to the same chip's bf16 (then fp16) efficiency.
 FALLBACK_DTYPES = ("bf16", "fp16")
 
-try:  # libyaml's C loader when built with it (about 10x faster than the pure-Python one)
-    _Loader: Any = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover - PyYAML built without libyaml
-    _Loader = yaml.SafeLoader
-
 
 @lru_cache(maxsize=1)
 def serving_calibration() -> dict[str, Any]:
     """The fitted serving figures of ``calibration.yaml`` as read (empty if absent)."""
     if not SERVING_CALIBRATION_FILE.exists():
         return {}
-    return yaml.load(SERVING_CALIBRATION_FILE.read_text(encoding="utf-8"), Loader=_Loader) or {}
+    return yaml.load(SERVING_CALIBRATION_FILE.read_text(encoding="utf-8"), Loader=SafeLoader) or {}
 
 
 def _fitted(key: str, default: float) -> float:
