@@ -16,7 +16,6 @@ import os
 import pickle
 import re
 import sys
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -125,6 +124,9 @@ class Catalog:
         self._done: dict[str, dict[str, Any]] = {}
         #: Sections from the validated-catalog cache, pickled; unpickled on first use.
         self._pickled: dict[str, bytes] = dict(cached["sections"]) if cached else {}
+        #: Digest of the files and code this catalog was built from (None: cache off); the key of
+        #: values derived from it (:mod:`gpuplan.catalog.memo`).
+        self.content_key: str | None = None
 
     @property
     def _index(self) -> dict[Path, set[str]]:
@@ -263,8 +265,8 @@ class Catalog:
         KeyError
             ``name`` is not a section.
         """
-        if name not in sections():
-            raise KeyError(name)
+        if name not in self._done and name not in self._pickled and name not in sections():
+            raise KeyError(name)  # (a cached section is one: no need to load every schema)
         return self._section(name)
 
     @overload
@@ -402,7 +404,9 @@ def build_catalog(overlays: list[Path] | tuple[Path, ...] = (), *,
     cache_file = _cache_file(files + extra)
     cached = _read_cache(cache_file) if cache_file else None
     if cached is not None:  # these very bytes were read and validated before
-        return Catalog(files + extra, cached)
+        hit = Catalog(files + extra, cached)
+        hit.content_key = cache_file.stem if cache_file else None
+        return hit
     for p in extra:  # user files are read and checked now, so their mistakes show at once
         _read_yaml(p)
     files += extra
@@ -413,6 +417,7 @@ def build_catalog(overlays: list[Path] | tuple[Path, ...] = (), *,
             if sec in touched or (sec in ("systems", "fabrics") and "accelerators" in touched):
                 cat._section(sec)
     if cache_file:
+        cat.content_key = cache_file.stem
         _write_cache(cache_file, cat)
     return cat
 
@@ -528,33 +533,20 @@ def _read_cache(path: Path) -> _CacheEntry | None:
 
 
 def _write_cache(path: Path, cat: Catalog) -> None:
-    """Validate every section of ``cat`` and store them in ``path``; any failure skips it.
-
-    Written to a temporary file and renamed (``os.replace``), so a reader never sees half a file.
-    """
+    """Validate every section of ``cat`` and store them in ``path``; any failure skips it."""
     try:
         cat.validate_all()
     except UserError:  # a section that fails is reported when used, as without the cache
         return
-    entry = {"sections": {name: pickle.dumps(cat._section(name), pickle.HIGHEST_PROTOCOL)
-                          for name in sections()}, "origin": dict(cat.origin)}
-    tmp: str | None = None
+    from gpuplan.catalog.memo import write_atomically
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=_CACHE_SUFFIX)
-        with os.fdopen(fd, "wb") as f:
-            pickle.dump(entry, f, pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
-        tmp = None
-        old = sorted(path.parent.glob(f"{_CACHE_PREFIX}*{_CACHE_SUFFIX}"),
-                     key=lambda q: q.stat().st_mtime, reverse=True)
-        for q in old[MAX_CACHE_FILES:]:
-            q.unlink(missing_ok=True)
-    except (OSError, pickle.PicklingError, TypeError, AttributeError):
-        pass  # an unwritable cache directory (or an entry that does not pickle): no cache
-    finally:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
+        entry = {"sections": {name: pickle.dumps(cat._section(name), pickle.HIGHEST_PROTOCOL)
+                              for name in sections()}, "origin": dict(cat.origin)}
+        data = pickle.dumps(entry, pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return  # an entry that does not pickle: no cache
+    write_atomically(path, data, prefix=_CACHE_PREFIX, keep=MAX_CACHE_FILES)
 
 
 @lru_cache(maxsize=8)

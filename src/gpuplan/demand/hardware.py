@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import yaml
 
 from gpuplan.catalog import Catalog
 from gpuplan.catalog.schema import Accelerator, System
@@ -30,7 +29,6 @@ from gpuplan.demand.arch import FLOPS_PER_MAC
 from gpuplan.demand.comms import LinkParams, link_params, with_size_model
 from gpuplan.demand.memory import ACT_BYTES
 from gpuplan.errors import UserError
-from gpuplan.textfile import SafeLoader
 
 #: Without a measured MAMF in the catalog, matmuls reach this fraction of dense peak
 #: (MAMF tables: 0.70-0.93 of peak across A100/H100/MI300X).
@@ -114,9 +112,9 @@ class Hardware:
 @lru_cache(maxsize=1)
 def calibration() -> dict[str, Any]:
     """The fitted efficiencies of ``calibration.yaml`` as read (empty if the file is absent)."""
-    if not CALIBRATION_FILE.exists():
-        return {}
-    return yaml.load(CALIBRATION_FILE.read_text(encoding="utf-8"), Loader=SafeLoader) or {}
+    from gpuplan.catalog.memo import package_yaml
+
+    return package_yaml(CALIBRATION_FILE) or {}
 
 
 def gemm_k_fill_bf16_elements() -> float:

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 #: Reference cluster for the default owned GPU-hour price [GPUs] (the Latent Space 1,024-H100
 #: anchor of the fabric cost; one to four DGX SuperPOD scalable units).
 REFERENCE_CLUSTER_GPUS = 1024
+#: Folders of the package whose code the owned GPU-hour depends on (its memo's key).
+_OWN_PRICE_CODE = ("money", "cluster")
 #: Base of "orders of magnitude" (a value that falls k orders a year is 10^(-k t)).
 _DECADE = 10.0
 #: Rent price [USD per GPU-hour] given to the reference TCO when the catalog has none: the
@@ -113,22 +115,37 @@ def default_own_usd_per_gpu_hour(gpu: str, catalog: Catalog | None = None,
 
     :func:`gpuplan.money.owning.tco` for ``REFERENCE_CLUSTER_GPUS`` accelerators in ``region``
     (facility built, catalog defaults, cash purchase) at utilisation 1. None when owning cannot
-    be priced (no purchase price or system, or the purchase is refused in the region).
+    be priced (no purchase price or system, or the purchase is refused in the region). The
+    value is remembered on disk for these catalog bytes and this code
+    (:func:`gpuplan.catalog.memo.remembered`), so a cold ``gpuplan serve`` loads neither the
+    cluster builder nor the cash-flow model once it has been computed.
     """
-    from gpuplan.money.owning import tco
+    from gpuplan.catalog.memo import remembered
 
     cat = get_catalog(catalog)
     key = (id(cat), gpu.lower(), region)
     if key in _OWN_CACHE:
         return _OWN_CACHE[key][1]
     try:
-        acc = cat.accelerator(gpu)
-        rent = default_rent_usd_per_gpu_hour(acc.id, cat)
-        r = tco(acc.id, REFERENCE_CLUSTER_GPUS, region=region, utilisation=1.0,
-                cloud=rent if rent is not None else _PLACEHOLDER_RENT_USD_PER_GPU_HOUR, catalog=cat)
-        val: float | None = float(r.cost_usd_per_gpu_hour["own"])
+        acc_id = cat.accelerator(gpu).id
     except UserError:
-        val = None
+        _OWN_CACHE[key] = (cat, None)
+        return None
+
+    def own() -> float | None:
+        from gpuplan.money.owning import tco
+
+        try:
+            rent = default_rent_usd_per_gpu_hour(acc_id, cat)
+            r = tco(acc_id, REFERENCE_CLUSTER_GPUS, region=region, utilisation=1.0,
+                    cloud=rent if rent is not None else _PLACEHOLDER_RENT_USD_PER_GPU_HOUR,
+                    catalog=cat)
+        except UserError:
+            return None
+        return float(r.cost_usd_per_gpu_hour["own"])
+
+    val = remembered(cat, f"own_usd_per_gpu_hour|{acc_id}|{region}|{REFERENCE_CLUSTER_GPUS}",
+                     own, code_dirs=_OWN_PRICE_CODE)
     _OWN_CACHE[key] = (cat, val)
     return val
 

@@ -26,12 +26,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from gpuplan.catalog import Catalog
 from gpuplan.catalog.schema import Accelerator
 from gpuplan.demand.hardware import DEFAULT_MATMUL_EFFICIENCY, Hardware, hardware_for
-from gpuplan.textfile import SafeLoader
 
 #: Written by ``benchmarks/calibrate_serving.py``.
 SERVING_CALIBRATION_FILE = Path(__file__).parent / "calibration.yaml"
@@ -54,9 +51,9 @@ FALLBACK_DTYPES = ("bf16", "fp16")
 @lru_cache(maxsize=1)
 def serving_calibration() -> dict[str, Any]:
     """The fitted serving figures of ``calibration.yaml`` as read (empty if absent)."""
-    if not SERVING_CALIBRATION_FILE.exists():
-        return {}
-    return yaml.load(SERVING_CALIBRATION_FILE.read_text(encoding="utf-8"), Loader=SafeLoader) or {}
+    from gpuplan.catalog.memo import package_yaml
+
+    return package_yaml(SERVING_CALIBRATION_FILE) or {}
 
 
 def _fitted(key: str, default: float) -> float:
