@@ -165,7 +165,51 @@ def test_pipeline_in_flight_micro_batches():
     assert float(one) == pytest.approx(96 * layer, rel=0.02)
     assert float(inter) == pytest.approx(96 * layer * (1 + 7 / 24), rel=0.02)
     few = training_activation_bytes(GPT3, pp=8, vpp=3, microbatches=2, **kw)
-    assert float(few) == pytest.approx(2 * 12 * layer, rel=0.05)  # m·v chunks = 2 micro-batches
+    # m·v chunks = 2 micro-batches, on the last rank beside the loss's fp32 + bf16 logits
+    logits = (4 + 2) * 2048 * GPT3.vocab_size / 8 + 2 * 2048 * GPT3.hidden_size
+    assert float(few) == pytest.approx(2 * 12 * layer + logits, rel=1e-6)
+
+
+def _megatron_interleaved_in_flight(p, v, m, rank):
+    """Chunk ids of the forwards rank ``rank`` holds at its first backward: Megatron-LM's
+    interleaved 1F1B order (forward k runs chunk (k // p) mod v), the warm-up count of
+    get_num_warmup_microbatches, plus the forward that precedes the first backward."""
+    warm = min(2 * (p - rank - 1) + (v - 1) * p + 1, m * v)
+    return [(k // p) % v for k in range(warm)]
+
+
+@pytest.mark.parametrize("p,v,m", [(16, 8, 32), (16, 8, 16), (4, 3, 8), (8, 2, 5)])
+def test_chunk_forwards_counted_as_the_schedule_runs_them(p, v, m):
+    from gpuplan.demand.memory import _forwards_of_chunk
+
+    for rank in (0, 1, p - 1):
+        chunks = _megatron_interleaved_in_flight(p, v, m, rank)
+        for c in (0, v - 1):
+            got = _forwards_of_chunk(np.array([len(chunks)]), np.array([p]), np.array([v]),
+                                     np.array([c]))
+            assert int(got[0]) == chunks.count(c), (rank, c)
+
+
+def test_llama3_arrangement_embedding_and_head_chunks(arch_of):
+    # Llama Team 2024 (Llama 3 Herd) Section 3.3.2: "the first model chunk on the first stage
+    # has only the embedding, and the last model chunk on the last stage has only output
+    # projection and loss calculation": 126 layers as pp = 16 x vpp = 8 = 128 chunks.
+    from gpuplan.demand.layouts import Layout, check_layout
+    from gpuplan.demand.memory import max_pipeline_chunks
+    from gpuplan.errors import UserError
+
+    a = arch_of("llama-3.1-405b")
+    assert max_pipeline_chunks(a.num_layers) == 128
+    check_layout(a, Layout(tp=8, pp=16, dp=64, vpp=8))
+    with pytest.raises(UserError, match="embedding and head chunks"):
+        check_layout(a, Layout(tp=8, pp=16, dp=64, vpp=9))
+    kw = dict(seq_len=8192, mb=1, tp=8, sp=1, recompute=0)
+    layer = float(activation_bytes_per_layer(a, **kw))
+    got = float(training_activation_bytes(a, pp=16, vpp=8, microbatches=32, **kw))
+    # rank 1 holds 2·14 + 7·16 + 1 = 141 one-layer chunks, more than rank 0's 143 forwards of
+    # which 31 are the embedding-only chunk 0 (112 layers)
+    assert got == pytest.approx(141 * layer, rel=1e-9)
+    assert _megatron_interleaved_in_flight(16, 8, 32, 0).count(0) == 31
 
 
 def test_llama3_405b_tp8_pp16_8k_without_checkpointing_fits(arch_of):
@@ -182,3 +226,39 @@ def test_llama3_405b_tp8_pp16_8k_without_checkpointing_fits(arch_of):
     big = training_memory(a, seq_len=8192, mb=2, tp=8, pp=16, dp=64, cp=1, zero=1,
                           recompute=0, vpp=1, microbatches=16)
     assert float(big.total) > h100_bytes
+
+
+def test_allocator_fragmentation_is_our_h100_measurement():
+    # validation/device_h100.yaml, the step that ran out of memory (GPT-2 1.3B, seq 2,048,
+    # micro-batch 16): PyTorch's message states what the caching allocator held reserved but
+    # unallocated after it had freed its cached blocks; over gpuplan's activations for that
+    # shape, that is ALLOCATOR_FRAGMENTATION.
+    import json
+    import tempfile
+    from pathlib import Path
+
+    import yaml
+
+    from gpuplan.demand.fitting import fit
+    from gpuplan.demand.memory import ALLOCATOR_FRAGMENTATION
+
+    d = yaml.safe_load((Path(__file__).parents[1] / "src/gpuplan/validation/device_h100.yaml")
+                       .read_text())
+    (oom,) = [r for r in d["train_step"] if r["status"] == "OOM"]
+    cfg = dict(model_type="gpt2", n_embd=oom["h"], n_layer=oom["L"], n_head=oom["a"],
+               vocab_size=oom["vocab"], n_positions=max(1024, oom["seq"]))
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "config.json").write_text(json.dumps(cfg))
+        res = fit(tmp, "h100-sxm", mode="train", seq_len=oom["seq"], batch=oom["micro_batch"],
+                  layout="tp=1")
+    b = res.per_gpu_bytes
+    measured = oom["reserved_unallocated_gib_at_failure"] * 2**30 / b.activations
+    assert abs(ALLOCATOR_FRAGMENTATION - measured) < 5e-4
+    # the model's peak (states + activations, the loss's logits included) is what PyTorch had
+    # allocated plus the allocation that failed (the bf16 logits, 2·s·b·V bytes)
+    states = b.weights + b.gradients + b.optimizer
+    peak_gib = oom["allocated_gib_at_failure"] + oom["tried_to_allocate_gib"]
+    assert (states + b.activations) / 2**30 == pytest.approx(peak_gib, rel=0.03)
+    assert oom["tried_to_allocate_gib"] * 2**30 == pytest.approx(
+        2 * oom["seq"] * oom["micro_batch"] * oom["vocab"], rel=0.01)
+    assert not res.fits

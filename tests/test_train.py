@@ -275,7 +275,8 @@ def test_microbatch_warning():
 def test_llama3_table4_layouts_feasible():
     # Llama Team 2024, Table 4: TP8 CP1 PP16 DP64 / DP128 (8K sequences, 16M tokens) and
     # TP8 CP16 PP16 DP8 (128K sequences); Section 3.3.2: no activation checkpointing at 8K.
-    # 126 layers on 16 stages: interleaving is allowed although 16·vpp does not divide 126.
+    # 126 layers on 16 stages: interleaving is allowed although 16·vpp does not divide 126, up
+    # to Meta's own vpp = 8 (Section 3.3.2: the embedding and the head in chunks of their own).
     for gpus, lay, seq in ((8192, "tp=8,pp=16,dp=64,cp=1,recompute=none", 8192),
                            (16384, "tp=8,pp=16,dp=128,cp=1,recompute=none", 8192),
                            (16384, "tp=8,pp=16,dp=8,cp=16,recompute=none", 131072)):
@@ -285,7 +286,7 @@ def test_llama3_table4_layouts_feasible():
         assert r.layout.recompute == "none"
     r = train("llama-3.1-405b", "h100-sxm", 16384, 1e12, seq_len=8192, failures=False,
               global_batch_tokens=16 * MI, layout="tp=8,pp=16,cp=1")
-    assert r.layout.vpp > 1 and 16 * r.layout.vpp <= 126
+    assert r.layout.vpp > 1 and 16 * r.layout.vpp <= 126 + 2
 
 
 def test_unfitting_layout_names_largest_term_and_nearest_fit():

@@ -18,9 +18,28 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 
 import yaml
 
+#: PyTorch's CUDA out-of-memory message: what the caching allocator held when it failed.
+_OOM_FIGURES = {
+    "tried_to_allocate_gib": r"Tried to allocate ([0-9.]+) GiB",
+    "allocated_gib_at_failure": r"([0-9.]+) GiB is allocated by PyTorch",
+    "reserved_unallocated_gib_at_failure": r"([0-9.]+) GiB is reserved by PyTorch but unallocated",
+    "process_in_use_gib_at_failure": r"this process has ([0-9.]+) GiB memory in use",
+    "total_capacity_gib": r"total capacity of ([0-9.]+) GiB",
+}
+
+
+def oom_figures(message: str) -> dict[str, float]:
+    """The figures of a PyTorch CUDA OOM message [GiB, as printed], those it states."""
+    out = {}
+    for key, pattern in _OOM_FIGURES.items():
+        m = re.search(pattern, message)
+        if m:
+            out[key] = float(m.group(1))
+    return out
 
 def sig(x, n=4):
     """Round to n significant digits (keeps YAML readable; raw JSON has full precision)."""
@@ -161,6 +180,7 @@ def main():
                         e["first_step_incl_compile_s"] = sig(row["warmup_step_times_s"][0], 3)
                 else:
                     e["max_allocated_bytes_at_failure"] = row.get("max_memory_allocated_bytes")
+                    e.update(oom_figures(row.get("error", "")))
                     e["error"] = row.get("error", "")[:160]
                 train.append(e)
 

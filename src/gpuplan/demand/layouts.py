@@ -14,7 +14,7 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict
 
 from gpuplan.demand.arch import Arch
-from gpuplan.demand.memory import RECOMPUTE_CODES
+from gpuplan.demand.memory import RECOMPUTE_CODES, max_pipeline_chunks
 from gpuplan.errors import UserError
 
 LAYOUT_KEYS = ("tp", "pp", "dp", "cp", "ep", "mb", "vpp", "recompute", "zero")
@@ -165,8 +165,9 @@ def _layout_problem(arch: Arch, layout: Layout, scale_up: int | None) -> str | N
         return f"tp={layout.tp} and the {k} KV heads: one must divide the other"
     if layout.pp > L:
         return f"pp={layout.pp} is more than the {L} layers"
-    if layout.pp * layout.vpp > L:
-        return f"pp×vpp={layout.pp * layout.vpp} is more than the {L} layers"
+    if layout.pp * layout.vpp > max_pipeline_chunks(L):
+        return (f"pp×vpp={layout.pp * layout.vpp} is more than the {L} layers plus the "
+                f"embedding and head chunks ({max_pipeline_chunks(L)})")
     if layout.vpp > 1 and layout.pp == 1:
         return "vpp > 1 needs pp > 1 (interleaving is a pipeline schedule)"
     if layout.ep > 1:

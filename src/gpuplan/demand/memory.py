@@ -26,6 +26,10 @@ References
    SOSP (KV cache of OPT-13B: 800 KB per token).
 .. [7] Frantar et al. 2023 "GPTQ" / Lin et al. 2024 "AWQ": 4-bit weights with one fp16 scale
    and zero point per group of 128.
+.. [8] Llama Team 2024, "The Llama 3 Herd of Models", arXiv 2407.21783, Section 3.3.2
+   (pipeline: "the first model chunk on the first stage has only the embedding, and the last
+   model chunk on the last stage has only output projection and loss calculation"; interleaved
+   with V stages per rank; 8K sequences trained without activation checkpointing).
 """
 
 from __future__ import annotations
@@ -82,9 +86,15 @@ FLASH_LSE_BYTES = 4.0
 #: buffers [bytes]. Judgement from PyTorch on H100 (context ≈ 0.5 GiB) plus NCCL buffers;
 #: compare the device measurements in validation/device_h100.yaml.
 RUNTIME_RESERVED_BYTES = 1.0 * 2**30
-#: Caching-allocator fragmentation as a fraction of activation / KV / workspace memory
-#: (max_memory_reserved / max_memory_allocated − 1 observed around 0.05–0.15 in PyTorch runs).
-ALLOCATOR_FRAGMENTATION = 0.10
+#: Caching-allocator fragmentation at capacity as a fraction of activation / KV / workspace
+#: memory: what PyTorch's allocator held reserved but could not use when our H100 ran out of
+#: memory (validation/device_h100.yaml, GPT-2 1.3B, seq 2,048, micro-batch 16: 2.52 GiB
+#: "reserved by PyTorch but unallocated" beside 74.71 GiB allocated, after the allocator had
+#: freed its cached blocks and retried), over gpuplan's 57.50 GiB of activations for that
+#: shape (the loss's logits included). Below capacity the allocator also caches free blocks
+#: (reserved/allocated − 1 of 3–26 % in the same file's successful steps), which a fit does not
+#: need. Replaces the judgement 0.10 (2026-12-04); tests/test_memory.py recomputes it.
+ALLOCATOR_FRAGMENTATION = 0.044
 #: Tokens one forward pass of an inference engine processes at most (vLLM's default
 #: max_num_batched_tokens with chunked prefill).
 DEFAULT_PREFILL_CHUNK_TOKENS = 8192
@@ -99,6 +109,11 @@ RECOMPUTE_CODES = {"none": 0, "selective": 1, "full": 2}
 #: Recompute codes from which the attention core (selective) or the whole forward (full) reruns.
 SELECTIVE_RECOMPUTE = RECOMPUTE_CODES["selective"]
 FULL_RECOMPUTE = RECOMPUTE_CODES["full"]
+#: Model chunks of an interleaved pipeline that hold no transformer layer in Llama 3's
+#: arrangement [8]_: the embedding alone on the first rank's first chunk, the output head and
+#: loss alone on the last rank's last chunk. A pipeline of ``pp·vpp = L + e`` chunks
+#: (``e`` = 1 or 2) is this arrangement with one layer in every other chunk.
+EMBEDDING_AND_HEAD_CHUNKS = 2
 #: ZeRO stages from which optimizer state, gradients and parameters are sharded over DP [1]_.
 ZERO_SHARDS_OPTIMIZER = 1
 ZERO_SHARDS_GRADIENTS = 2
@@ -318,6 +333,29 @@ def _layers_per_stage(arch: Arch, pp: ArrayLike) -> np.ndarray:
     return np.ceil(arch.num_layers / _a(pp))
 
 
+def max_pipeline_chunks(num_layers: int) -> int:
+    """Most model chunks ``pp·vpp`` a pipeline of ``num_layers`` layers may have [chunks].
+
+    ``L + EMBEDDING_AND_HEAD_CHUNKS``: Llama 3's arrangement [8]_ gives the embedding and the
+    output head a chunk each (Llama 3 405B: 126 layers, pp = 16, vpp = 8, 128 chunks).
+    """
+    return num_layers + EMBEDDING_AND_HEAD_CHUNKS
+
+
+def _forwards_of_chunk(in_flight: np.ndarray, pp: np.ndarray, vpp: np.ndarray,
+                       chunk: np.ndarray) -> np.ndarray:
+    """How many of a rank's first ``in_flight`` forwards run model chunk ``chunk`` [1].
+
+    Notes
+    -----
+    Megatron-LM's interleaved schedule runs forwards in groups of ``p`` micro-batches per
+    chunk, cycling over the ``v`` chunks: forward ``k`` runs chunk ``(k // p) mod v``. Of the
+    first ``W`` forwards, with ``W = q·p·v + r``, chunk ``c`` runs ``q·p + clip(r − c·p, 0, p)``.
+    """
+    q, r = np.divmod(in_flight, pp * vpp)
+    return q * pp + np.clip(r - chunk * pp, 0, pp)
+
+
 def _chunks_in_flight(pp: np.ndarray, vpp: np.ndarray, m: np.ndarray, rank: np.ndarray
                       ) -> np.ndarray:
     """Micro-batch × model-chunk activations a pipeline rank holds at its peak.
@@ -349,9 +387,15 @@ def training_activation_bytes(arch: Arch, *, seq_len: ArrayLike, mb: ArrayLike, 
     Section 3.3.2: one layer fewer on the first and last stages), the layers short of an even
     split come off the first stage and then the last, so the first rank (most in flight) holds
     ``ceil(L/p) − 1`` layers and the second ``ceil(L/p)``; the peak is the largest of the first
-    rank (plus the embedding output ``2sbh/t``), the second, and the last (plus the fp32 logits
-    ``4sbV/t`` and the final-norm input). Full recompute adds one layer's full activations as
-    the backward working set. With one stage everything is on the same rank.
+    rank (plus the embedding output ``2sbh/t``), the second, and the last (plus the loss's fp32
+    logits ``4sbV/t``, the bf16 lm-head output ``2sbV/t`` they are upcast from, and the
+    final-norm input; our H100 step that ran out of memory failed allocating exactly that
+    ``2sbV``, validation/device_h100.yaml). With ``pp·vpp = L + e`` chunks (``e`` = 1, 2) the
+    pipeline is Llama 3's [8]_: one layer per chunk, the first rank's first chunk only the
+    embedding (and, for ``e = 2``, the last rank's last chunk only the head), so the forwards of
+    those chunks in flight (:func:`_forwards_of_chunk`) hold no layer activations. Full
+    recompute adds one layer's full activations as the backward working set. With one stage
+    everything is on the same rank.
     """
     pp, vpp = _a(pp), _a(vpp)
     m = pp if microbatches is None else _a(microbatches)
@@ -374,12 +418,29 @@ def training_activation_bytes(arch: Arch, *, seq_len: ArrayLike, mb: ArrayLike, 
     sb = s * _a(mb)
     t = _a(tp)
     emb = ACT_BYTES * sb * arch.hidden_size / np.where(_a(sp) > 0, t, 1.0)
-    logits = LOGIT_BYTES * sb * arch.vocab_size / t + ACT_BYTES * sb * arch.hidden_size
+    # the loss holds the fp32 logits beside the bf16 lm-head output they are upcast from
+    logits = (LOGIT_BYTES + ACT_BYTES) * sb * arch.vocab_size / t \
+        + ACT_BYTES * sb * arch.hidden_size
     zero = np.zeros_like(pp)
-    first = layer * first_layers * _chunks_in_flight(pp, vpp, m, zero) / vpp + working + emb
-    second = layer * lps * _chunks_in_flight(pp, vpp, m, np.minimum(zero + 1, pp - 1)) / vpp \
-        + working
-    last = layer * last_layers * _chunks_in_flight(pp, vpp, m, pp - 1) / vpp + working + logits
+    w_first = _chunks_in_flight(pp, vpp, m, zero)
+    w_second = _chunks_in_flight(pp, vpp, m, np.minimum(zero + 1, pp - 1))
+    w_last = _chunks_in_flight(pp, vpp, m, pp - 1)
+    first_held = first_layers * w_first / vpp
+    second_held = lps * w_second / vpp
+    last_held = last_layers * w_last / vpp
+    # Llama 3's arrangement (pp·vpp > L): one layer per chunk, the first rank's chunk 0 and, with
+    # two spare chunks, the last rank's last chunk empty; count the forwards of those exactly
+    spare = pp * vpp - arch.num_layers
+    llama = (vpp > 1) & (spare >= 1)
+    first_held = np.where(llama, w_first - _forwards_of_chunk(w_first, pp, vpp, zero),
+                          first_held)
+    second_held = np.where(llama, w_second, second_held)
+    last_held = np.where(llama, w_last - np.where(
+        spare >= EMBEDDING_AND_HEAD_CHUNKS, _forwards_of_chunk(w_last, pp, vpp, vpp - 1), 0),
+        last_held)
+    first = layer * first_held + working + emb
+    second = layer * second_held + working
+    last = layer * last_held + working + logits
     single = layer * lps + working + emb + logits
     return np.where(pp > 1, np.maximum(np.maximum(first, second), last), single)
 

@@ -32,7 +32,13 @@ from gpuplan.demand.layouts import (
     pp_options,
     tp_options,
 )
-from gpuplan.demand.memory import RECOMPUTE_CODES, TRAIN_DTYPES, TRAIN_MODES, training_memory
+from gpuplan.demand.memory import (
+    RECOMPUTE_CODES,
+    TRAIN_DTYPES,
+    TRAIN_MODES,
+    max_pipeline_chunks,
+    training_memory,
+)
 from gpuplan.demand.training.batch import (
     check_ramp,
     choose_global_batch_tokens,
@@ -144,10 +150,12 @@ def candidate_grid(arch: Arch, gpus: int, seq_len: int, global_batch: int, domai
     ok &= (g["pp"] <= arch.num_layers)
     ok &= ((g["dp"] * g["cp"]) % g["ep"] == 0)
     g = _cross(filter_grid(g, ok), mb=axes["mb"], vpp=axes["vpp"])
-    # Interleaving whenever pp·vpp ≤ layers; stages may be uneven (Llama 3 405B: 126 layers on
-    # 16 stages, the first and last holding one layer less), the busiest rank holding
-    # ceil(L/pp) layers, which is what the step time and memory models charge.
-    ok = (g["vpp"] == 1) | ((g["pp"] > 1) & (g["pp"] * g["vpp"] <= arch.num_layers))
+    # Interleaving whenever pp·vpp ≤ layers + 2; stages may be uneven (Llama 3 405B: 126 layers
+    # on 16 stages, the first and last holding one layer less; at vpp = 8 the embedding and the
+    # head have a chunk each), the busiest rank holding ceil(L/pp) layers, which is what the
+    # step time and memory models charge.
+    ok = (g["vpp"] == 1) | ((g["pp"] > 1)
+                            & (g["pp"] * g["vpp"] <= max_pipeline_chunks(arch.num_layers)))
     # The global batch is met to within BATCH_ROUNDING_TOLERANCE: m = ceil(B / (dp·mb)).
     per_step = np.maximum(g["dp"] * g["mb"], 1)
     g["m"] = -(-global_batch // per_step)
