@@ -36,3 +36,23 @@ def arch_of(cat):
         return arch_from_config(m.config, m.id)
 
     return get
+
+
+@pytest.fixture(scope="session")
+def device_step_fit():
+    """``fit`` in mode train of one GPT-2 training step of validation/device_h100.yaml."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from gpuplan.demand.fitting import fit
+
+    def run(row):
+        cfg = dict(model_type="gpt2", n_embd=row["h"], n_layer=row["L"], n_head=row["a"],
+                   vocab_size=row["vocab"], n_positions=max(1024, row["seq"]))
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / "config.json").write_text(json.dumps(cfg))
+            return fit(tmp, "h100-sxm", mode="train", seq_len=row["seq"],
+                       batch=row["micro_batch"], layout="tp=1")
+
+    return run

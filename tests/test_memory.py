@@ -228,29 +228,21 @@ def test_llama3_405b_tp8_pp16_8k_without_checkpointing_fits(arch_of):
     assert float(big.total) > h100_bytes
 
 
-def test_allocator_fragmentation_is_our_h100_measurement():
+def test_allocator_fragmentation_is_our_h100_measurement(device_step_fit):
     # validation/device_h100.yaml, the step that ran out of memory (GPT-2 1.3B, seq 2,048,
     # micro-batch 16): PyTorch's message states what the caching allocator held reserved but
     # unallocated after it had freed its cached blocks; over gpuplan's activations for that
     # shape, that is ALLOCATOR_FRAGMENTATION.
-    import json
-    import tempfile
     from pathlib import Path
 
     import yaml
 
-    from gpuplan.demand.fitting import fit
     from gpuplan.demand.memory import ALLOCATOR_FRAGMENTATION
 
     d = yaml.safe_load((Path(__file__).parents[1] / "src/gpuplan/validation/device_h100.yaml")
                        .read_text())
     (oom,) = [r for r in d["train_step"] if r["status"] == "OOM"]
-    cfg = dict(model_type="gpt2", n_embd=oom["h"], n_layer=oom["L"], n_head=oom["a"],
-               vocab_size=oom["vocab"], n_positions=max(1024, oom["seq"]))
-    with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "config.json").write_text(json.dumps(cfg))
-        res = fit(tmp, "h100-sxm", mode="train", seq_len=oom["seq"], batch=oom["micro_batch"],
-                  layout="tp=1")
+    res = device_step_fit(oom)
     b = res.per_gpu_bytes
     measured = oom["reserved_unallocated_gib_at_failure"] * 2**30 / b.activations
     assert abs(ALLOCATOR_FRAGMENTATION - measured) < 5e-4

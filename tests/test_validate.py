@@ -8,7 +8,6 @@ import yaml
 from typer.testing import CliRunner
 
 from gpuplan.cli.app import app
-from gpuplan.demand.fitting import fit
 from gpuplan.validation import validate
 
 VALIDATION = Path(__file__).resolve().parent.parent / "src" / "gpuplan" / "validation"
@@ -58,23 +57,16 @@ def test_calibration_is_global_per_generation():
         assert g["cases"] >= 10
 
 
-def test_device_memory_measurements():
+def test_device_memory_measurements(device_step_fit):
     # Our H100 measurements (validation/device_h100.yaml): torch.cuda.max_memory_allocated of a
     # GPT-2-style training step vs gpuplan's training memory at the same shape: within 25 %;
     # the configuration that ran out of memory must not fit.
     d = yaml.safe_load((VALIDATION / "device_h100.yaml").read_text())
-    import tempfile
-
     checked = 0
     for r in d["train_step"]:
         if r.get("compiled"):
             continue
-        cfg = dict(model_type="gpt2", n_embd=r["h"], n_layer=r["L"], n_head=r["a"],
-                   vocab_size=r["vocab"], n_positions=max(1024, r["seq"]))
-        with tempfile.TemporaryDirectory() as tmp:
-            (Path(tmp) / "config.json").write_text(json.dumps(cfg))
-            res = fit(tmp, "h100-sxm", mode="train", seq_len=r["seq"], batch=r["micro_batch"],
-                      layout="tp=1")
+        res = device_step_fit(r)
         if r["status"] == "OOM":
             assert not res.fits
         else:
