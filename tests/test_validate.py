@@ -98,7 +98,7 @@ def test_validate_cli_json_and_custom_file(tmp_path):
     assert r.exit_code == 2 and "bad.yaml" in r.stderr
 
 
-# Current medians with a small margin (issue 13, 2026-12-04): throughput 4.3 % over the 68
+# Current medians with a small margin (issue 13, 2026-12-04): throughput 4.0 % over the 68
 # headline cases (TensorRT-LLM v0.17 and v1.0, MLPerf v4.1 Llama-2-70B and Mixtral, vLLM on
 # MI300X; the 12 TRT v1.0 MoE rows whose expert layout is unpublished are not headline), worst
 # 21.3 % (MLPerf B200 Server); our held-out H100 decode TPOT 6.9 % (worst 17.1 % at batch 256;

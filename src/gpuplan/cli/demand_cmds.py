@@ -133,6 +133,9 @@ def serve_cmd(
         "targets).")] = "offline",
     engine: Annotated[str | None, typer.Option(
         "--engine", help="trtllm | vllm | sglang (default: trtllm on NVIDIA, else vllm).")] = None,
+    attention_dtype: Annotated[str | None, typer.Option(
+        "--attention-dtype", help="bf16 (default) | fp8: attention cores in FP8 "
+        "(TensorRT-LLM's FP8 context FMHA; needs FP8 tensor cores).")] = None,
     draft_model: Annotated[str | None, typer.Option(
         "--draft-model", help="Speculative draft model (default: smallest catalog model with "
         "the same vocabulary).")] = None,
@@ -155,7 +158,7 @@ def serve_cmd(
                        own_usd_per_gpu_hour=own_usd_per_gpu_hour,
                        catalog=load_overlaid_catalog(catalog), scenario=scenario,
                        engine=engine, draft_model=draft_model, require_slo=not best_effort,
-                       ep=ep, attention_dp=attention_dp)
+                       ep=ep, attention_dp=attention_dp, attention_dtype=attention_dtype)
     output(res, as_json, "serve_report")
 
 

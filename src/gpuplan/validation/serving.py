@@ -60,6 +60,9 @@ class ServeCase(BaseModel):
     tpot_ms: float | None = Field(default=None, gt=0)
     max_batch: int | None = Field(default=None, ge=1)
     engine: Literal["trtllm", "vllm", "sglang"] | None = None
+    #: Dtype of the attention cores where the source's setup fixes it (fp8: TensorRT-LLM's
+    #: FP8 context FMHA, which trtllm-bench's TensorRT-flow builder turns on for FP8 engines).
+    attention_dtype: Literal["bf16", "fp8"] | None = None
     quantity: Literal["output_tokens_per_s", "total_tokens_per_s", "fits",
                       "kv_cache_bytes_per_token", "max_concurrency", "tokens_per_s_per_gpu"]
     measured: float = Field(ge=0)
@@ -150,7 +153,8 @@ def predict_serve(case: ServeCase, cat: Catalog, serving: dict[str, float] | Non
                   scenario="server" if server else "offline", ep=case.ep,
                   attention_dp=case.attention_dp,
                   moe_gemm_efficiency=over.get("moe_gemm_efficiency"),
-                  overhead_per_sequence_s=over.get("overhead_per_sequence_s"))
+                  overhead_per_sequence_s=over.get("overhead_per_sequence_s"),
+                  attention_dtype=case.attention_dtype)
     except UserError as e:
         if case.quantity == "fits" and "does not fit" in str(e):
             return 0.0, f"tp={case.tp}", assumptions

@@ -134,6 +134,7 @@ def add_demand_routes(app: FastAPI, state: WebState) -> None:
         own_usd_per_gpu_hour: float | None = Query(None, ge=0, le=1e4),
         scenario: str = Query("offline", max_length=SHORT_CHARS),
         engine: str | None = Query(None, max_length=SHORT_CHARS),
+        attention_dtype: str | None = Query(None, max_length=SHORT_CHARS),
         draft_model: str | None = Query(None, max_length=SHORT_CHARS),
     ) -> dict[str, Any]:
         from gpuplan.pipeline.priced import priced_serve
@@ -147,6 +148,7 @@ def add_demand_routes(app: FastAPI, state: WebState) -> None:
             rent_usd_per_gpu_hour=rent_usd_per_gpu_hour,
             own_usd_per_gpu_hour=own_usd_per_gpu_hour, catalog=state.catalog,
             scenario=scenario, engine=engine, ep=ep, attention_dp=attention_dp,
+            attention_dtype=attention_dtype,
             draft_model=None if draft_model is None else state.check_model(draft_model)
         ).model_dump()
 

@@ -10,6 +10,10 @@ Two engine behaviours move the serving figures and differ between engines:
 * *Fixed time per scheduler iteration* (scheduling, sampling, host sync, Python), fitted per
   engine on that engine's published throughput cases (``calibration.yaml``).
 
+The attention cores run in bf16 (FlashAttention-style kernels) unless the deployment turns on
+FP8 attention (:func:`attention_dtype`): TensorRT-LLM's FP8 context FMHA, which its benchmark
+builder enables for FP8 engines of the TensorRT flow [5]_.
+
 References
 ----------
 .. [1] NVIDIA TensorRT-LLM docs, "Useful Runtime Options" (performance tuning guide), Capacity
@@ -21,6 +25,10 @@ References
    defaults to 2048 when not tuned.
 .. [4] vLLM docs, Engine Arguments: ``--max-num-seqs`` (maximum number of sequences per
    iteration), default 256.
+.. [5] NVIDIA/TensorRT-LLM ``tensorrt_llm/bench/build/build.py`` (trtllm-bench build): "If the
+   quantization is FP8, force the KV cache dtype to FP8" and ``use_fp8_context_fmha = True if
+   quant_algo == QuantAlgo.FP8``; docs "GPT Attention", FP8 Context FMHA ("recommend enabling
+   this when fp8 quantization is used to improve the context phase attention performance").
 """
 
 from __future__ import annotations
@@ -112,3 +120,24 @@ def kv_reserved_tokens(engine: EngineProfile, input_tokens: float, output_tokens
     if engine.reserves_completion:
         return float(input_tokens + output_tokens)
     return float(input_tokens + output_tokens / 2)
+
+
+#: Dtypes the attention cores can run in [—].
+ATTENTION_DTYPES = ("bf16", "fp8")
+
+
+def attention_dtype(requested: str | None, acc: Accelerator) -> str:
+    """The dtype the attention cores run in [—]: bf16 unless FP8 attention is asked for [5]_.
+
+    Raises
+    ------
+    UserError
+        An unknown dtype, or fp8 on a chip without FP8 tensor cores.
+    """
+    if requested is None:
+        return "bf16"
+    check_choice("attention_dtype", requested, ATTENTION_DTYPES)
+    if requested == "fp8" and "fp8" not in acc.peak_flops_per_s:
+        raise UserError(f"attention_dtype fp8 needs FP8 tensor cores, which {acc.id} lacks; "
+                        f"use bf16", field="attention_dtype")
+    return requested

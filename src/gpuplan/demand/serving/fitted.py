@@ -159,7 +159,8 @@ def allocatable_memory_bytes(acc: Accelerator) -> float:
 
 def serving_hardware(cat: Catalog, acc: Accelerator, dtype: str,
                      fraction: float | None = None,
-                     moe_gemm_efficiency: float | None = None) -> Hardware:
+                     moe_gemm_efficiency: float | None = None,
+                     attention_dtype: str = "bf16") -> Hardware:
     """:class:`~gpuplan.demand.hardware.Hardware` as serving sees it.
 
     Parameters
@@ -174,14 +175,18 @@ def serving_hardware(cat: Catalog, acc: Accelerator, dtype: str,
         Serving fraction of the measured matmul ceiling [fraction]; default the fitted one.
     moe_gemm_efficiency : float, optional
         Rate of grouped expert GEMMs relative to dense ones [fraction]; default the fitted one.
+    attention_dtype : str
+        Dtype of the attention cores (:func:`~.engines.attention_dtype`: bf16, or fp8 under
+        TensorRT-LLM's FP8 context FMHA) [—].
 
     Notes
     -----
     ``η_serve = MAMF(dtype)/peak(dtype) · f_serve``; memory = allocatable memory. The attention
-    cores (prefill FlashAttention-style kernels, decode attention's FLOPs) run in bf16 whatever
-    the GEMMs' dtype, as in training, so their rate is ``min(peak_bf16 · MAMF_bf16/peak_bf16,
-    peak · MAMF/peak) · f_serve``: FP8/FP4 weights speed up the linear layers, not attention
-    (FlashAttention-3's FP8 forward is an opt-in kernel [2]_). Everything else (peak,
+    cores (prefill FlashAttention-style kernels, decode attention's FLOPs) run in
+    ``attention_dtype``, bf16 unless the engine runs FP8 attention, whatever the GEMMs' dtype,
+    so their rate is ``min(peak_a · MAMF_a/peak_a, peak · MAMF/peak) · f_serve``: FP8/FP4
+    weights speed up the linear layers, not attention (FlashAttention-3's FP8 forward is an
+    opt-in kernel [2]_). Everything else (peak,
     achievable HBM bandwidth, fabrics) is :func:`~gpuplan.demand.hardware.hardware_for`'s.
     MoE grouped expert GEMMs run at ``moe_gemm_efficiency`` of the dense rate: one problem per
     expert, token permutation around them and per-expert tile scheduling (CUTLASS 3.6's
@@ -192,8 +197,24 @@ def serving_hardware(cat: Catalog, acc: Accelerator, dtype: str,
     f = serving_fraction() if fraction is None else fraction
     eff = measured_matmul_efficiency(acc, dtype) * f
     gemm_rate = hw.peak_flops_per_s * eff
-    half_peak = hw.half_peak_flops_per_s or hw.peak_flops_per_s
-    attention_rate = min(gemm_rate, half_peak * measured_matmul_efficiency(acc, "bf16") * f)
+    if attention_dtype in FALLBACK_DTYPES:
+        att_peak = hw.half_peak_flops_per_s or hw.peak_flops_per_s
+    else:
+        att_peak = acc.peak(attention_dtype)
+    attention_rate = min(gemm_rate,
+                         att_peak * measured_matmul_efficiency(acc, attention_dtype) * f)
     moe = serving_moe_gemm_efficiency() if moe_gemm_efficiency is None else moe_gemm_efficiency
     return replace(hw, matmul_efficiency=eff, attention_flops_per_s=attention_rate,
                    memory_bytes=allocatable_memory_bytes(acc), grouped_gemm_efficiency=moe)
+
+
+def fitted_figures(engine: str, given: dict[str, float | None]) -> dict[str, float]:
+    """The fitted serving figures of ``engine`` (the per-iteration and per-sequence times are
+    the engine's), each replaced by its override in ``given`` where one is given."""
+    fitted = {"overhead_per_layer_s": serving_overhead_per_layer_s(),
+              "kv_read_efficiency": serving_kv_read_efficiency(),
+              "overhead_per_iteration_s": serving_overhead_per_iteration_s(engine),
+              "tp_comm_efficiency": serving_tp_comm_efficiency(),
+              "roofline_sharpness": serving_roofline_sharpness(),
+              "overhead_per_sequence_s": serving_overhead_per_sequence_s(engine)}
+    return {k: v if (g := given.get(k)) is None else float(g) for k, v in fitted.items()}

@@ -41,16 +41,13 @@ from gpuplan.demand.serving.engine import (
     server_mean_concurrency,
     speculative_speedup,
 )
-from gpuplan.demand.serving.engines import EngineProfile, engine_for, kv_reserved_tokens
-from gpuplan.demand.serving.fitted import (
-    serving_hardware,
-    serving_kv_read_efficiency,
-    serving_overhead_per_iteration_s,
-    serving_overhead_per_layer_s,
-    serving_overhead_per_sequence_s,
-    serving_roofline_sharpness,
-    serving_tp_comm_efficiency,
+from gpuplan.demand.serving.engines import (
+    EngineProfile,
+    engine_for,
+    kv_reserved_tokens,
 )
+from gpuplan.demand.serving.engines import attention_dtype as resolve_attention_dtype
+from gpuplan.demand.serving.fitted import fitted_figures, serving_hardware
 from gpuplan.demand.serving.inputs import check_serve_inputs
 from gpuplan.demand.serving.replica import (
     check_replica_pins,
@@ -122,6 +119,7 @@ class _Request:
     attention_dp: int | None = None  # pinned attention data-parallel degree
     moe_gemm_efficiency: float | None = None  # override of the fitted grouped-GEMM figure
     overhead_per_sequence_s: float = 0.0  # host time per running sequence per iteration
+    attention_dtype: str = "bf16"  # dtype of the attention cores (fp8: FP8 context FMHA)
 
 
 @dataclass(frozen=True)
@@ -162,7 +160,8 @@ def serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | None = N
           require_slo: bool = False, roofline_sharpness: float | None = None,
           ep: int | None = None, attention_dp: int | None = None,
           moe_gemm_efficiency: float | None = None,
-          overhead_per_sequence_s: float | None = None) -> ServeResult:
+          overhead_per_sequence_s: float | None = None,
+          attention_dtype: str | None = None) -> ServeResult:
     """Best replica shape under the latency targets, and the fleet for a traffic level.
 
     Parameters
@@ -176,10 +175,8 @@ def serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | None = N
         KV-cache dtype; default bf16 (fp8 when quant is fp8/fp4).
     input_tokens, output_tokens : int
         Mean prompt and completion lengths [tokens].
-    rate : float, optional
-        Offered load [requests/s]. ``tokens_per_day`` (output tokens) is the alternative.
-    tokens_per_day : float, optional
-        Offered load [output tokens/day].
+    rate, tokens_per_day : float, optional
+        Offered load [requests/s], or as output tokens per day [tokens/day].
     ttft_ms, tpot_ms : float, optional
         p99 time-to-first-token and time-per-output-token targets [ms].
     tp, pp : int, optional
@@ -212,16 +209,17 @@ def serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | None = N
         targets hold at that p99; MLPerf Inference's two datacenter scenarios).
     engine : str, optional
         ``trtllm``, ``vllm`` or ``sglang``; default per vendor (NVIDIA: TensorRT-LLM, else
-        vLLM). It sets how KV is reserved at admission and the fixed time per iteration
-        (:mod:`~gpuplan.demand.serving.engines`).
+        vLLM): KV admission and the fixed time per iteration (:mod:`~.engines`).
     require_slo : bool
-        Raise when no shape meets the latency targets (the message names the nearest feasible
-        targets) instead of returning the closest shape with ``meets_slo`` False.
+        Raise when no shape meets the latency targets (naming the nearest feasible ones)
+        instead of returning the closest shape with ``meets_slo`` False.
     roofline_sharpness : float, optional
         Soft-roofline exponent of the linear layers [—]; default the fitted value.
     ep, attention_dp : int, optional
-        Pin an MoE replica's expert and attention data-parallel degrees [—] (a replica has
-        ``tp·attention_dp·pp`` GPUs; :mod:`~gpuplan.demand.serving.replica`).
+        Pin an MoE replica's expert and attention data-parallel degrees [—] (``tp·attention_dp
+        ·pp`` GPUs a replica; :mod:`~.replica`).
+    attention_dtype : str, optional
+        ``bf16`` (default) or ``fp8`` attention cores (TensorRT-LLM's FP8 context FMHA) [—].
 
     Returns
     -------
@@ -244,11 +242,10 @@ def serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | None = N
                        draft_tokens=draft_tokens, kv_dtype=kv_dtype)
     check_choice("scenario", scenario, SCENARIOS)
     name, cfg, _ = cat.model(model)
-    arch = arch_from_config(cfg, name)
-    formats = _formats(acc, quant)
+    arch, formats = arch_from_config(cfg, name), _formats(acc, quant)
     check_replica_pins(arch, tp, pp, ep, attention_dp)
     demand = _demand(rate, tokens_per_day, output_tokens)
-    figures = _fitted_figures(eng.name, dict(
+    figures = fitted_figures(eng.name, dict(
         overhead_per_layer_s=overhead_per_layer_s, kv_read_efficiency=kv_read_efficiency,
         overhead_per_iteration_s=overhead_per_iteration_s, tp_comm_efficiency=tp_comm_efficiency,
         roofline_sharpness=roofline_sharpness, overhead_per_sequence_s=overhead_per_sequence_s))
@@ -259,6 +256,7 @@ def serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | None = N
         need_tokens_per_s=None if demand is None else demand * (1 + headroom),
         scenario=scenario, engine=eng, ep=ep, attention_dp=attention_dp,
         moe_gemm_efficiency=moe_gemm_efficiency, **figures,
+        attention_dtype=resolve_attention_dtype(attention_dtype, acc),
         draft=None if speculative_acceptance is None else _draft(cat, arch, name, draft_model))
     best, n_eval = _best_shape(cat, acc, arch, formats, kv_dtype, serving_fraction, req)
     if best is None:
@@ -267,18 +265,6 @@ def serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | None = N
         _raise_unmet(best, req, name, acc.id)
     return _result(arch, name, acc.id, best, req, rate=rate, demand=demand, headroom=headroom,
                    n_eval=n_eval)
-
-
-def _fitted_figures(engine: str, given: dict[str, float | None]) -> dict[str, float]:
-    """The fitted serving figures of ``engine`` (the per-iteration and per-sequence times are
-    the engine's), each replaced by its override in ``given`` where one is given."""
-    fitted = {"overhead_per_layer_s": serving_overhead_per_layer_s(),
-              "kv_read_efficiency": serving_kv_read_efficiency(),
-              "overhead_per_iteration_s": serving_overhead_per_iteration_s(engine),
-              "tp_comm_efficiency": serving_tp_comm_efficiency(),
-              "roofline_sharpness": serving_roofline_sharpness(),
-              "overhead_per_sequence_s": serving_overhead_per_sequence_s(engine)}
-    return {k: v if (g := given.get(k)) is None else float(g) for k, v in fitted.items()}
 
 
 def _demand(rate: float | None, tokens_per_day: float | None, output_tokens: int
@@ -301,7 +287,8 @@ def _best_shape(cat: Catalog, acc: Accelerator, arch: Arch, formats: list[str],
         kv = kv_dtype or ("fp8" if fmt in FP8_KV_FORMATS and "fp8" in acc.peak_flops_per_s
                           else "bf16")
         hw = serving_hardware(cat, acc, COMPUTE_DTYPE[fmt], serving_fraction,
-                              req.moe_gemm_efficiency)
+                              req.moe_gemm_efficiency,
+                              attention_dtype=req.attention_dtype)
         n, shape = _search(arch, hw, fmt, kv, req)
         n_eval += n
         if shape is not None and (best is None or _better(shape, best)):
@@ -367,6 +354,9 @@ def _result(arch: Arch, name: str, gpu: str, best: _Shape, req: _Request, *,
             ("TTFT", best.ttft, req.ttft_ms), ("TPOT", best.tpot, req.tpot_ms)) if t)
         notes.append("no shape meets the latency targets; the shape closest to them is shown: "
                      f"it reaches {reach}, the nearest feasible targets")
+    if req.attention_dtype != "bf16":
+        notes.append(f"attention cores in {req.attention_dtype} at the chip's "
+                     f"{req.attention_dtype} matmul rate (the linear layers in {best.fmt})")
     if req.scenario == "server":
         p99 = math.ceil(best.batch + Z_P99 * math.sqrt(best.batch))
         notes.append(f"server scenario: Poisson arrivals at a mean of {best.batch} sequences in "
