@@ -138,13 +138,17 @@ def test_money_names_load_lazily():
         money.no_such_name  # noqa: B018
 
 
-def test_a_warm_serve_loads_neither_yaml_nor_the_cash_flow_model(tmp_path):
-    """The second ``gpuplan serve --json`` reads the memo: the modules it must not load."""
+@pytest.mark.parametrize("command", [
+    "['serve', 'llama-3.1-8b', '--gpu', 'h100-sxm', '--json']",
+    "['train', 'llama-3.1-8b', '--gpu', 'h100-sxm', '--gpus', '64', '--tokens', '1e11', '--json']",
+])
+def test_a_warm_command_loads_neither_yaml_nor_the_cash_flow_model(tmp_path, command):
+    """The second ``gpuplan serve|train --json`` reads the memo: the modules it must not load."""
     code = (
         "import sys\n"
         "from typer.testing import CliRunner\n"
         "from gpuplan.cli.app import app\n"
-        "r = CliRunner().invoke(app, ['serve', 'llama-3.1-8b', '--gpu', 'h100-sxm', '--json'])\n"
+        f"r = CliRunner().invoke(app, {command})\n"
         "assert r.exit_code == 0, r.output\n"
         "print(' '.join(m for m in ('yaml', 'gpuplan.money.cashflows', 'gpuplan.cluster')\n"
         "               if m in sys.modules))\n"

@@ -27,7 +27,6 @@ from gpuplan.demand.arch import arch_from_config
 from gpuplan.demand.training.results import PhaseOut, TrainResult
 from gpuplan.demand.training.steptime import model_flops_per_token
 from gpuplan.errors import UserError
-from gpuplan.textfile import read_yaml_mapping
 
 #: Share of a token's training FLOPs that is the forward pass (1 of 3 passes) [3]_.
 FORWARD_SHARE_OF_TRAINING_FLOPS = 1.0 / 3.0
@@ -115,6 +114,8 @@ def load_phases(path: str | Path) -> list[Phase]:
     UserError
         Unreadable file, no ``phases`` list, or a bad phase.
     """
+    from gpuplan.textfile import read_yaml_mapping  # PyYAML only when a phases file is read
+
     p, data = read_yaml_mapping(path, max_bytes=MAX_PHASES_FILE_BYTES, what="phases file")
     items = data.get("phases")
     if not isinstance(items, list) or not all(isinstance(d, dict) for d in items):
