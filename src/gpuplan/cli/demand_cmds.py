@@ -136,6 +136,11 @@ def serve_cmd(
     attention_dtype: Annotated[str | None, typer.Option(
         "--attention-dtype", help="bf16 (default) | fp8: attention cores in FP8 "
         "(TensorRT-LLM's FP8 context FMHA; needs FP8 tensor cores).")] = None,
+    max_num_tokens: Annotated[int | None, typer.Option(
+        "--max-num-tokens", help="Engine token budget per iteration (default 8192).")] = None,
+    kv_memory_fraction: Annotated[float | None, typer.Option(
+        "--kv-memory-fraction", help="Share of the memory left after weights and workspace "
+        "the KV pool takes (default 0.90).")] = None,
     draft_model: Annotated[str | None, typer.Option(
         "--draft-model", help="Speculative draft model (default: smallest catalog model with "
         "the same vocabulary).")] = None,
@@ -158,7 +163,8 @@ def serve_cmd(
                        own_usd_per_gpu_hour=own_usd_per_gpu_hour,
                        catalog=load_overlaid_catalog(catalog), scenario=scenario,
                        engine=engine, draft_model=draft_model, require_slo=not best_effort,
-                       ep=ep, attention_dp=attention_dp, attention_dtype=attention_dtype)
+                       ep=ep, attention_dp=attention_dp, attention_dtype=attention_dtype,
+                       max_num_tokens=max_num_tokens, kv_memory_fraction=kv_memory_fraction)
     output(res, as_json, "serve_report")
 
 

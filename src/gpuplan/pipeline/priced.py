@@ -181,7 +181,8 @@ def priced_serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | N
                  engine: str | None = None, draft_model: str | None = None,
                  require_slo: bool = False, ep: int | None = None,
                  attention_dp: int | None = None,
-                 attention_dtype: str | None = None) -> ServeResult:
+                 attention_dtype: str | None = None, max_num_tokens: int | None = None,
+                 kv_memory_fraction: float | None = None) -> ServeResult:
     """A serving fleet (:func:`gpuplan.demand.serving.serve`) with its cost to own and to rent.
 
     Parameters
@@ -228,6 +229,9 @@ def priced_serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | N
         Pinned expert-parallel and attention data-parallel degrees of an MoE replica [1].
     attention_dtype : str, optional
         ``bf16`` (default) or ``fp8`` attention cores (TensorRT-LLM's FP8 context FMHA) [—].
+    max_num_tokens, kv_memory_fraction : optional
+        The engine's token budget per iteration [tokens] and its KV pool's share of the free
+        memory [fraction] (:func:`gpuplan.demand.serving.serve`).
 
     Returns
     -------
@@ -246,7 +250,8 @@ def priced_serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | N
                 headroom=headroom, speculative_acceptance=speculative_acceptance,
                 draft_tokens=draft_tokens, catalog=cat, scenario=scenario, engine=engine,
                 draft_model=draft_model, require_slo=require_slo, ep=ep,
-                attention_dp=attention_dp, attention_dtype=attention_dtype)
+                attention_dp=attention_dp, attention_dtype=attention_dtype,
+                max_num_tokens=max_num_tokens, kv_memory_fraction=kv_memory_fraction)
     check_prices(rent_usd_per_gpu_hour, own_usd_per_gpu_hour)
     rent, own = default_prices(gpu, cat, rent_usd_per_gpu_hour, own_usd_per_gpu_hour)
     res.cost_usd = ServeCost(**serve_cost(res, cat, own_usd_per_gpu_hour=own,

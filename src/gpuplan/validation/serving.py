@@ -63,6 +63,10 @@ class ServeCase(BaseModel):
     #: Dtype of the attention cores where the source's setup fixes it (fp8: TensorRT-LLM's
     #: FP8 context FMHA, which trtllm-bench's TensorRT-flow builder turns on for FP8 engines).
     attention_dtype: Literal["bf16", "fp8"] | None = None
+    #: The engine's token budget per iteration and the share of free memory its KV pool takes,
+    #: where the source's setup fixes them (trtllm-bench's build tuning; the page's runs).
+    max_num_tokens: int | None = Field(default=None, ge=1)
+    kv_memory_fraction: float | None = Field(default=None, gt=0, le=1)
     quantity: Literal["output_tokens_per_s", "total_tokens_per_s", "fits",
                       "kv_cache_bytes_per_token", "max_concurrency", "tokens_per_s_per_gpu"]
     measured: float = Field(ge=0)
@@ -154,7 +158,8 @@ def predict_serve(case: ServeCase, cat: Catalog, serving: dict[str, float] | Non
                   attention_dp=case.attention_dp,
                   moe_gemm_efficiency=over.get("moe_gemm_efficiency"),
                   overhead_per_sequence_s=over.get("overhead_per_sequence_s"),
-                  attention_dtype=case.attention_dtype)
+                  attention_dtype=case.attention_dtype, max_num_tokens=case.max_num_tokens,
+                  kv_memory_fraction=case.kv_memory_fraction)
     except UserError as e:
         if case.quantity == "fits" and "does not fit" in str(e):
             return 0.0, f"tp={case.tp}", assumptions

@@ -135,6 +135,8 @@ def add_demand_routes(app: FastAPI, state: WebState) -> None:
         scenario: str = Query("offline", max_length=SHORT_CHARS),
         engine: str | None = Query(None, max_length=SHORT_CHARS),
         attention_dtype: str | None = Query(None, max_length=SHORT_CHARS),
+        max_num_tokens: int | None = Query(None, ge=1, le=2**22),
+        kv_memory_fraction: float | None = Query(None, gt=0, le=1),
         draft_model: str | None = Query(None, max_length=SHORT_CHARS),
     ) -> dict[str, Any]:
         from gpuplan.pipeline.priced import priced_serve
@@ -148,7 +150,8 @@ def add_demand_routes(app: FastAPI, state: WebState) -> None:
             rent_usd_per_gpu_hour=rent_usd_per_gpu_hour,
             own_usd_per_gpu_hour=own_usd_per_gpu_hour, catalog=state.catalog,
             scenario=scenario, engine=engine, ep=ep, attention_dp=attention_dp,
-            attention_dtype=attention_dtype,
+            attention_dtype=attention_dtype, max_num_tokens=max_num_tokens,
+            kv_memory_fraction=kv_memory_fraction,
             draft_model=None if draft_model is None else state.check_model(draft_model)
         ).model_dump()
 

@@ -25,7 +25,11 @@ import numpy as np
 from gpuplan.checks import check_whole
 from gpuplan.demand.arch import Arch, param_counts
 from gpuplan.demand.layouts import Layout, check_layout, ep_options, tp_options
-from gpuplan.demand.memory import RUNTIME_RESERVED_BYTES, inference_memory
+from gpuplan.demand.memory import (
+    DEFAULT_PREFILL_CHUNK_TOKENS,
+    RUNTIME_RESERVED_BYTES,
+    inference_memory,
+)
 from gpuplan.demand.serving.inputs import MAX_PARALLEL_DEGREE
 from gpuplan.errors import UserError
 
@@ -124,7 +128,8 @@ def moe_shape_text(ep: int, attention_dp: int) -> str:
 
 
 def replica_memory(models: list[Arch], fmt: str, kv: str, context_tokens: float,
-                   T: np.ndarray, P: np.ndarray, DP: np.ndarray, *, probe_batch: float
+                   T: np.ndarray, P: np.ndarray, DP: np.ndarray, *, probe_batch: float,
+                   prefill_chunk_tokens: float = DEFAULT_PREFILL_CHUNK_TOKENS
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-GPU memory of each replica stage as ``static + workspace + per_seq · b`` [bytes].
 
@@ -141,6 +146,9 @@ def replica_memory(models: list[Arch], fmt: str, kv: str, context_tokens: float,
     probe_batch : float
         Batch of the first of the two :func:`~gpuplan.demand.memory.inference_memory` calls
         (the second is twice it) [sequences].
+    prefill_chunk_tokens : float
+        Tokens one iteration processes at most (the engine's max_num_tokens), which sizes the
+        workspace [tokens].
 
     Returns
     -------
@@ -163,9 +171,11 @@ def replica_memory(models: list[Arch], fmt: str, kv: str, context_tokens: float,
     work = np.zeros_like(T)
     for a in models:
         m1 = inference_memory(a, weight_format=fmt, kv_dtype=kv, batch=b1,
-                              context_tokens=context_tokens, tp=T, pp=P)
+                              context_tokens=context_tokens, tp=T, pp=P,
+                              prefill_chunk_tokens=prefill_chunk_tokens)
         m2 = inference_memory(a, weight_format=fmt, kv_dtype=kv, batch=2 * b1,
-                              context_tokens=context_tokens, tp=T, pp=P)
+                              context_tokens=context_tokens, tp=T, pp=P,
+                              prefill_chunk_tokens=prefill_chunk_tokens)
         d1, d2 = m1.kv_cache + m1.activations, m2.kv_cache + m2.activations
         s_a = (d2 - d1) / b1
         w_a = m1.weights

@@ -120,6 +120,8 @@ class _Request:
     moe_gemm_efficiency: float | None = None  # override of the fitted grouped-GEMM figure
     overhead_per_sequence_s: float = 0.0  # host time per running sequence per iteration
     attention_dtype: str = "bf16"  # dtype of the attention cores (fp8: FP8 context FMHA)
+    max_num_tokens: int = PREFILL_CHUNK_TOKENS  # the engine's token budget per iteration
+    kv_memory_fraction: float = FREE_MEMORY_FRACTION  # share of free memory the KV pool takes
 
 
 @dataclass(frozen=True)
@@ -161,13 +163,14 @@ def serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | None = N
           ep: int | None = None, attention_dp: int | None = None,
           moe_gemm_efficiency: float | None = None,
           overhead_per_sequence_s: float | None = None,
-          attention_dtype: str | None = None) -> ServeResult:
+          attention_dtype: str | None = None, max_num_tokens: int | None = None,
+          kv_memory_fraction: float | None = None) -> ServeResult:
     """Best replica shape under the latency targets, and the fleet for a traffic level.
 
     Parameters
     ----------
-    model, gpu : str
-        As for :func:`gpuplan.demand.fitting.fit`.
+    model, gpu, catalog :
+        As for :func:`gpuplan.demand.fitting.fit` (catalog default: the built-in one).
     quant : str
         Weight format: bf16, fp16, fp8 (W8A8), int8 / int4 (weight-only), fp4 (W4A4), or
         ``auto`` to search every format the accelerator runs.
@@ -185,17 +188,11 @@ def serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | None = N
         Cap on concurrent sequences per replica [sequences]; default the engine's (2048, 256).
     headroom : float
         Spare capacity above the offered load [fraction] (0.2 = 20 %).
-    speculative_acceptance : float, optional
-        Per-token acceptance rate α of a draft model [fraction]; decode advances
-        ``(1 − α^(γ+1))/(1 − α)`` tokens per step (``draft_tokens`` = γ), and each step costs
-        the target's pass over ``γ + 1`` rows per sequence plus ``γ`` draft-model steps.
-    draft_model : str, optional
-        The draft model (a catalog name or config.json); default the smallest catalog model
-        with the target's vocabulary (a draft must share the tokenizer).
-    draft_tokens : int
-        Draft tokens per speculative step γ [tokens].
-    catalog : Catalog, optional
-        Default: the built-in catalog.
+    speculative_acceptance, draft_tokens, draft_model : optional
+        Per-token acceptance rate α of a draft model [fraction], draft tokens per step γ
+        [tokens], and the draft (default the smallest catalog model with the target's
+        vocabulary); decode advances ``(1 − α^(γ+1))/(1 − α)`` tokens per step, each step the
+        target's pass over ``γ + 1`` rows per sequence plus ``γ`` draft-model steps.
     overhead_per_layer_s, overhead_per_iteration_s, overhead_per_sequence_s : float, optional
         Fixed times per layer and per scheduler iteration, and host time per running sequence
         per iteration [s]; default the fitted values (the last two are the engine's).
@@ -204,9 +201,8 @@ def serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | None = N
         GEMMs reach, that of the modelled all-reduce bandwidth TP all-reduces reach, and the
         grouped expert GEMMs' share of the dense GEMM rate [fraction]; default the fitted values.
     scenario : str
-        ``offline`` (all requests queued, the replica at its largest batch) or ``server``
-        (Poisson arrivals: the mean concurrency is sized so its p99 fits the replica and the
-        targets hold at that p99; MLPerf Inference's two datacenter scenarios).
+        ``offline`` (all requests queued, the largest batch) or ``server`` (Poisson arrivals:
+        the mean concurrency's p99 fits and meets the targets), MLPerf's two scenarios.
     engine : str, optional
         ``trtllm``, ``vllm`` or ``sglang``; default per vendor (NVIDIA: TensorRT-LLM, else
         vLLM): KV admission and the fixed time per iteration (:mod:`~.engines`).
@@ -220,6 +216,9 @@ def serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | None = N
         ·pp`` GPUs a replica; :mod:`~.replica`).
     attention_dtype : str, optional
         ``bf16`` (default) or ``fp8`` attention cores (TensorRT-LLM's FP8 context FMHA) [—].
+    max_num_tokens, kv_memory_fraction : optional
+        The engine's token budget per iteration [tokens] (default 8,192) and the share of the
+        memory left after weights and workspace its KV pool takes [fraction] (default 0.90).
 
     Returns
     -------
@@ -239,7 +238,8 @@ def serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | None = N
                        tokens_per_day=tokens_per_day, ttft_ms=ttft_ms, tpot_ms=tpot_ms,
                        max_batch=max_batch, headroom=headroom,
                        speculative_acceptance=speculative_acceptance,
-                       draft_tokens=draft_tokens, kv_dtype=kv_dtype)
+                       draft_tokens=draft_tokens, kv_dtype=kv_dtype,
+                       max_num_tokens=max_num_tokens, kv_memory_fraction=kv_memory_fraction)
     check_choice("scenario", scenario, SCENARIOS)
     name, cfg, _ = cat.model(model)
     arch, formats = arch_from_config(cfg, name), _formats(acc, quant)
@@ -257,6 +257,8 @@ def serve(model: str, gpu: str, *, quant: str = "bf16", kv_dtype: str | None = N
         scenario=scenario, engine=eng, ep=ep, attention_dp=attention_dp,
         moe_gemm_efficiency=moe_gemm_efficiency, **figures,
         attention_dtype=resolve_attention_dtype(attention_dtype, acc),
+        max_num_tokens=max_num_tokens or PREFILL_CHUNK_TOKENS,
+        kv_memory_fraction=kv_memory_fraction or FREE_MEMORY_FRACTION,
         draft=None if speculative_acceptance is None else _draft(cat, arch, name, draft_model))
     best, n_eval = _best_shape(cat, acc, arch, formats, kv_dtype, serving_fraction, req)
     if best is None:
@@ -455,14 +457,16 @@ def _memory_model(arch: Arch, hw: Hardware, fmt: str, kv: str, req: _Request, T:
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per-GPU memory of each shape as ``static + workspace + per_seq · b`` [bytes], and the KV
     budget [bytes] (:func:`~gpuplan.demand.serving.replica.replica_memory`): the workspace
-    is allocated before the KV pool, which gets ``FREE_MEMORY_FRACTION`` of the rest [2]_.
+    is allocated before the KV pool, which gets ``kv_memory_fraction`` of the rest (default
+    ``FREE_MEMORY_FRACTION``) [2]_; the workspace holds ``max_num_tokens`` tokens.
     """
     I, O = req.input_tokens, req.output_tokens
     ctx = kv_reserved_tokens(req.engine, I, O) if req.engine else I + O / 2
     models = [arch] if req.draft is None else [arch, req.draft]
     static, work, slope = replica_memory(models, fmt, kv, ctx, T, P, DP,
-                                         probe_batch=float(PREFILL_CHUNK_TOKENS))
-    budget = FREE_MEMORY_FRACTION * np.maximum(hw.memory_bytes - static - work, 0.0)
+                                         probe_batch=float(req.max_num_tokens),
+                                         prefill_chunk_tokens=float(req.max_num_tokens))
+    budget = req.kv_memory_fraction * np.maximum(hw.memory_bytes - static - work, 0.0)
     return static, work, slope, budget
 
 
@@ -519,7 +523,7 @@ def _shapes(arch: Arch, hw: Hardware, fmt: str, kv: str, req: _Request) -> dict[
     slow = iteration if req.scenario != "server" else step(peak_b, True)[0]
     # TTFT: the prompt is split into chunks of what an iteration can take beside the decodes;
     # plus the p99 wait for admission (M/M/1 on the prefill share of the iteration) [5]_.
-    chunks = np.ceil(I / np.maximum(PREFILL_CHUNK_TOKENS - peak_b / DP,
+    chunks = np.ceil(I / np.maximum(req.max_num_tokens - peak_b / DP,
                                     MIN_PREFILL_CHUNK_TOKENS))
     pre = prefill_s(arch, hw, weight_format=fmt, input_tokens=I, tp=T, pp=P,
                     overhead_per_layer_s=req.overhead_per_layer_s,
