@@ -22,6 +22,8 @@ def test_smaller_workspace_and_larger_kv_share_hold_more_sequences():
     assert base.replica.max_concurrency < small.replica.max_concurrency \
         < both.replica.max_concurrency
     assert both.replica.output_tokens_per_s > base.replica.output_tokens_per_s
+    assert any("2048 tokens per iteration, KV pool 95%" in n for n in both.notes)
+    assert not any("engine settings" in n for n in base.notes)
 
 
 def test_long_prompts_take_more_iterations_with_a_small_budget():

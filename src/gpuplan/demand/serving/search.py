@@ -356,6 +356,11 @@ def _result(arch: Arch, name: str, gpu: str, best: _Shape, req: _Request, *,
             ("TTFT", best.ttft, req.ttft_ms), ("TPOT", best.tpot, req.tpot_ms)) if t)
         notes.append("no shape meets the latency targets; the shape closest to them is shown: "
                      f"it reaches {reach}, the nearest feasible targets")
+    if (req.max_num_tokens, req.kv_memory_fraction) != (PREFILL_CHUNK_TOKENS,
+                                                         FREE_MEMORY_FRACTION):
+        notes.append(f"engine settings: {req.max_num_tokens} tokens per iteration, KV pool "
+                     f"{req.kv_memory_fraction:.0%} of the memory left after weights and "
+                     "workspace")
     if req.attention_dtype != "bf16":
         notes.append(f"attention cores in {req.attention_dtype} at the chip's "
                      f"{req.attention_dtype} matmul rate (the linear layers in {best.fmt})")
